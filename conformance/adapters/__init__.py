@@ -1,0 +1,81 @@
+"""The adapter protocol: how the suite talks to an implementation under test.
+
+An implementation is any object with::
+
+    name: str                      # shown in the report
+    version: str
+    functions: Collection[str]     # spec names it implements ("sgblend", "lambda_gelu", ...)
+    dtypes: Collection[str]        # of "float16", "bfloat16", "float32", "float64"
+    value(function, x, params) -> np.ndarray
+    grad(function, x, params)  -> dict[str, np.ndarray]   # optional: "x" and each parameter
+    dxx(function, x, params)   -> np.ndarray              # optional: ∂²f/∂x²
+
+``x`` is a NumPy array of the dtype (bfloat16 is ``ml_dtypes.bfloat16``), ``params`` maps
+parameter names to Python floats exactly representable in that dtype. Results are NumPy
+arrays of ``x``'s shape and dtype; parameter partials are per element (∂f(x_i)/∂p), not
+summed. A parameter outside its domain must raise an exception whose message names the
+parameter. A missing ``grad``/``dxx`` skips those checks (reported as "n/a").
+
+``--impl package.module:attribute`` loads an implementation: the attribute is either such
+an object or a zero-argument factory returning one. With ``--impl-function NAME`` the
+attribute is instead a plain function ``f(x, **params)`` implementing spec function NAME
+(values only), wrapped by :class:`FunctionAdapter`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Callable, Collection, Protocol, runtime_checkable
+
+import numpy as np
+
+#: --backend NAME -> the "module:attribute" of its adapter factory.
+BACKENDS = {
+    "numpy": "conformance.adapters.numpy_reference:NumpyReference",
+    "torch": "conformance.adapters.torch_backend:TorchBackend",
+    "tensorflow": "conformance.adapters.tensorflow_backend:TensorFlowBackend",
+    "jax": "conformance.adapters.jax_backend:JaxBackend",
+}
+
+
+@runtime_checkable
+class Implementation(Protocol):
+    name: str
+    version: str
+    functions: Collection[str]
+    dtypes: Collection[str]
+
+    def value(self, function: str, x: np.ndarray, params: dict[str, float]) -> np.ndarray: ...
+
+
+class FunctionAdapter:
+    """Wrap a plain ``f(x, **params)`` that implements one spec function (values only)."""
+
+    def __init__(self, function: str, fn: Callable, dtypes: Collection[str] = ("float32", "float64")):
+        self.name = f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', fn)}"
+        self.version = str(getattr(importlib.import_module(fn.__module__), "__version__", "?"))
+        self.functions = (function,)
+        self.dtypes = tuple(dtypes)
+        self._fn = fn
+
+    def value(self, function: str, x: np.ndarray, params: dict[str, float]) -> np.ndarray:
+        return np.asarray(self._fn(x, **params))
+
+
+def load(spec: str, function: str | None = None) -> Implementation:
+    """Import ``module:attribute`` and return the implementation it names.
+
+    Any import error propagates: requesting an implementation that cannot be imported is
+    a failure, never a skip.
+    """
+    module_name, _, attribute = spec.partition(":")
+    if not attribute:
+        raise ValueError(f"--impl expects 'package.module:attribute', got {spec!r}")
+    obj = getattr(importlib.import_module(module_name), attribute)
+    if function is not None:
+        return FunctionAdapter(function, obj)
+    if isinstance(obj, type) or (callable(obj) and not isinstance(obj, Implementation)):
+        obj = obj()
+    if not isinstance(obj, Implementation):
+        raise TypeError(f"{spec} is not an implementation (see conformance/adapters/__init__.py)")
+    return obj

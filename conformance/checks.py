@@ -1,0 +1,172 @@
+"""Comparing an implementation against the oracle, and the accuracy report it feeds."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from conformance.strategies import np_dtype
+from conformance.ulp import error_in_ulps, ulp_distance
+from sgblend_spec import mp, spec
+
+
+@dataclass
+class Entry:
+    """Max error observed for one (function, dtype, quantity)."""
+
+    bound: int
+    max_error: float = 0.0
+    points: int = 0
+    worst: str = ""
+    supported: bool = True
+
+    @property
+    def passed(self) -> bool:
+        return not self.supported or self.max_error <= self.bound
+
+
+@dataclass
+class Report:
+    implementation: str = ""
+    version: str = ""
+    entries: dict[tuple[str, str, str], Entry] = field(default_factory=dict)
+
+    def entry(self, function: str, dtype: str, quantity: str) -> Entry:
+        key = (function, dtype, quantity)
+        if key not in self.entries:
+            self.entries[key] = Entry(bound=spec.ulp_bound(quantity))
+        return self.entries[key]
+
+    def table(self) -> str:
+        functions = sorted({k[0] for k in self.entries}, key=list(spec.FUNCTIONS).index)
+        dtypes = [d for d in spec.DTYPES if any(k[1] == d for k in self.entries)]
+        lines = [
+            f"sgblend-spec conformance: {self.implementation} ({self.version})",
+            "max error in ULPs (bound in brackets; value ≤ 1, derivatives ≤ 2; '!' = over the bound)",
+        ]
+        for function in functions:
+            quantities = spec.FUNCTIONS[function].quantities
+            lines.append("")
+            lines.append(f"{function:<18}" + "".join(f"{q:>12}" for q in quantities))
+            for dtype in dtypes:
+                cells = []
+                for q in quantities:
+                    e = self.entries.get((function, dtype, q))
+                    if e is None or not e.supported:
+                        cells.append(f"{'n/a':>12}")
+                    else:
+                        mark = " " if e.passed else "!"
+                        cells.append(f"{_fmt(e.max_error):>9}[{e.bound}]{mark}"[-12:].rjust(12))
+                lines.append(f"  {dtype:<16}" + "".join(cells))
+        failed = [k for k, e in self.entries.items() if not e.passed]
+        lines.append("")
+        lines.append(f"{len(self.entries) - len(failed)} entries within bound, {len(failed)} over")
+        return "\n".join(lines)
+
+    def to_json(self) -> dict:
+        return {
+            "implementation": self.implementation,
+            "version": self.version,
+            "bounds": spec.ULP_BOUND,
+            "entries": [
+                {
+                    "function": f,
+                    "dtype": d,
+                    "quantity": q,
+                    "max_ulp": None if not e.supported else (float(e.max_error) if math.isfinite(e.max_error) else "inf"),
+                    "bound": e.bound,
+                    "points": e.points,
+                    "passed": bool(e.passed),
+                    "worst": e.worst,
+                    "supported": e.supported,
+                }
+                for (f, d, q), e in sorted(self.entries.items())
+            ],
+        }
+
+    def write(self, path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_json(), indent=1) + "\n")
+
+
+def _fmt(v: float) -> str:
+    if not math.isfinite(v):
+        return "inf"
+    return f"{v:.3g}" if v < 1e4 else f"{v:.1e}"
+
+
+REPORT = Report()
+
+
+def evaluate(impl, function: str, x: np.ndarray, params: dict[str, float]) -> dict[str, np.ndarray | None]:
+    """Every quantity the implementation provides, as arrays of x's shape (None = not provided)."""
+    out: dict[str, np.ndarray | None] = {q: None for q in spec.FUNCTIONS[function].quantities}
+    out["value"] = np.asarray(impl.value(function, x, dict(params)))
+    if hasattr(impl, "grad"):
+        for key, v in impl.grad(function, x, dict(params)).items():
+            out[key] = np.asarray(v)
+    if hasattr(impl, "dxx"):
+        out["dxx"] = np.asarray(impl.dxx(function, x, dict(params)))
+    return out
+
+
+def repro(impl, function: str, dtype: str, x: float, params: dict[str, float], quantity: str,
+          got: float, exact, rounded: float) -> str:
+    call = {"value": "value", "dxx": "dxx"}.get(quantity, "grad")
+    suffix = "" if call != "grad" else f"[{quantity!r}]"
+    return (
+        f"x={x!r} {params} {quantity}: got {got!r}, oracle {mpmath_str(exact)} -> {rounded!r}\n"
+        f"    repro: impl.{call}({function!r}, np.array([{x!r}], dtype={dtype!r}), {params}){suffix}"
+        f"  # impl = conformance.adapters.load({_impl_spec(impl)!r})\n"
+        f"    oracle: sgblend_spec.mp.evaluate({function!r}, {x!r}, {params})[{quantity!r}]"
+    )
+
+
+def mpmath_str(v) -> str:
+    import mpmath
+
+    return mpmath.nstr(v, 20)
+
+
+def _impl_spec(impl) -> str:
+    return f"{type(impl).__module__}:{type(impl).__name__}"
+
+
+def compare(impl, function: str, dtype: str, xs: np.ndarray, params: dict[str, float],
+            report: Report = REPORT) -> list[str]:
+    """Check every quantity at every x; record the errors; return failure descriptions."""
+    x = np.asarray(xs, dtype=np_dtype(dtype))
+    got = evaluate(impl, function, x, params)
+    points = [float(v) for v in x.astype(np.float64)]
+    exact = [mp.evaluate(function, v, params) for v in points]
+    failures = []
+    for quantity, values in got.items():
+        entry = report.entry(function, dtype, quantity)
+        if values is None:
+            entry.supported = entry.points > 0
+            continue
+        if values.shape != x.shape or values.dtype != x.dtype:
+            failures.append(
+                f"{quantity}: returned shape {values.shape} dtype {values.dtype}, expected {x.shape} {x.dtype}"
+            )
+            continue
+        entry.supported = True
+        truth = [e[quantity] for e in exact]
+        rounded = np.array([mp.round_to(v, dtype) for v, _ in truth]).astype(x.dtype)
+        distances = ulp_distance(values, rounded, dtype)
+        for i, (v, scale) in enumerate(truth):
+            g = float(values.astype(np.float64)[i])
+            err = error_in_ulps(g, v, float(rounded.astype(np.float64)[i]), scale, dtype, distances[i])
+            entry.points += 1
+            if err > entry.max_error:
+                entry.max_error = err
+                entry.worst = f"x={points[i]!r} {params}"
+            if err > entry.bound:
+                failures.append(
+                    repro(impl, function, dtype, points[i], params, quantity, g, v,
+                          float(rounded.astype(np.float64)[i]))
+                )
+    return failures

@@ -1,0 +1,50 @@
+"""The array namespace the formulas are written against.
+
+`sgblend_spec.formulas` uses only the operations named in :class:`Namespace`, so one
+formula serves NumPy, PyTorch, TensorFlow and JAX. Arithmetic (``+ - * /``), comparison
+and unary minus are the array type's own operators; everything else goes through the
+namespace. The Array API has no ``erfc``, and frameworks disagree on ``where`` with
+Python scalars, which is why this is a small explicit record rather than array-api-compat.
+
+Each backend builds its own ``Namespace`` from its framework; this module builds only the
+NumPy one, so importing it never imports a framework.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+Array = Any
+
+
+@dataclass(frozen=True)
+class Namespace:
+    """Elementwise operations, each with the semantics of its NumPy namesake.
+
+    ``where(cond, a, b)`` takes two arrays of the working dtype (never Python scalars).
+    ``erfc`` is the complementary error function, accurate in its tail (relative error).
+    """
+
+    name: str
+    exp: Callable[[Array], Array]
+    expm1: Callable[[Array], Array]
+    log1p: Callable[[Array], Array]
+    erfc: Callable[[Array], Array]
+    abs: Callable[[Array], Array]
+    where: Callable[[Array, Array, Array], Array]
+
+
+def numpy_namespace() -> Namespace:
+    import numpy as np
+    from scipy import special
+
+    return Namespace(
+        name="numpy",
+        exp=np.exp,
+        expm1=np.expm1,
+        log1p=np.log1p,
+        erfc=special.erfc,
+        abs=np.abs,
+        where=np.where,
+    )

@@ -1,0 +1,293 @@
+"""Numerically stable values and derivatives, written once against an array namespace.
+
+Every function takes the namespace ``xp`` (see :mod:`sgblend_spec._namespace`) first, then
+``x`` and the parameters as arrays that broadcast against ``x``. Parameter partials are
+returned per element (the shape of ``x`` broadcast with the parameter); a framework
+binding reduces them to the parameter's shape.
+
+Stability rules (SPEC-NOTES "Numerics"), applied throughout:
+
+* the logistic is built from ``e = exp(-|u|)`` only, so it never overflows, and
+  ``σ(-u)`` is computed as ``σ(-u)``, never ``1 - σ(u)``;
+* ``Φ(v) = erfc(-v/√2)/2``, never ``(1 + erf(v/√2))/2``;
+* ``x²·t`` for a vanishing ``t`` is ``x·(x·t)``, so it cannot become ``inf·0``;
+* a product whose second factor vanishes is that zero (``_times``), which is the limit at
+  ``x = ±inf`` and keeps ``0·inf`` NaNs out of the tails.
+"""
+
+from __future__ import annotations
+
+import math
+
+from sgblend_spec._namespace import Array, Namespace
+
+#: slope of the sigmoid GELU, x·σ(1.702x)
+SIGMOID_GELU_SLOPE = 1.702
+#: √(2/π) and the cubic coefficient of the tanh GELU
+TANH_GELU_SCALE = math.sqrt(2.0 / math.pi)
+TANH_GELU_CUBIC = 0.044715
+
+_INV_SQRT2 = 1.0 / math.sqrt(2.0)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+
+
+# ----------------------------------------------------------------------------- building blocks
+def _times(xp: Namespace, a: Array, t: Array) -> Array:
+    """a·t, with a·0 = 0 even where a is infinite (t is a vanishing factor such as σ(-∞))."""
+    return xp.where(t == 0, t, a * t)
+
+
+def logistic_parts(xp: Namespace, u: Array) -> tuple[Array, Array, Array, Array]:
+    """(σ(u), σ(-u), σ(u)σ(-u), |u|·tanh(|u|/2)), from the single exponential e^(-|u|)."""
+    e = xp.exp(-xp.abs(u))
+    d = 1 + e
+    upper = 1 / d
+    lower = e / d
+    positive = u >= 0
+    s = xp.where(positive, upper, lower)
+    s_bar = xp.where(positive, lower, upper)
+    s_s_bar = lower / d
+    # u·tanh(u/2) = |u|·(1 - e)/(1 + e); expm1 keeps it exact near u = 0.
+    u_tanh_half = _times(xp, xp.abs(u), -xp.expm1(-xp.abs(u)) / d)
+    return s, s_bar, s_s_bar, u_tanh_half
+
+
+def sigmoid(xp: Namespace, z: Array) -> Array:
+    """σ(z) = 1/(1 + e^(-z)), stable for every finite and infinite z."""
+    return logistic_parts(xp, z)[0]
+
+
+def _logistic_curvature(xp: Namespace, s_s_bar: Array, u_tanh_half: Array) -> Array:
+    """S(u) = σ(u)σ(-u)·(2 - u·tanh(u/2)), the second derivative of u·σ(u) in u."""
+    return _times(xp, 2 - u_tanh_half, s_s_bar)
+
+
+def normal_parts(xp: Namespace, v: Array) -> tuple[Array, Array]:
+    """(Φ(v), φ(v)) with Φ(v) = erfc(-v/√2)/2 and φ(v) = e^(-v²/2)/√(2π)."""
+    cdf = 0.5 * xp.erfc(-v * _INV_SQRT2)
+    pdf = _INV_SQRT_2PI * xp.exp(-0.5 * (v * v))
+    return cdf, pdf
+
+
+# ----------------------------------------------------------------------------- Swish-β
+def swish(xp: Namespace, x: Array, beta: Array) -> Array:
+    """x·σ(βx)."""
+    s = sigmoid(xp, beta * x)
+    return _times(xp, x, s)
+
+
+def swish_grad(xp: Namespace, x: Array, beta: Array) -> dict[str, Array]:
+    """∂x = σ(u)(1 + u·σ(-u)),  ∂β = x²·σ(u)σ(-u),  u = βx."""
+    u = beta * x
+    s, _, s_s_bar, _ = logistic_parts(xp, u)
+    return {
+        "x": s + _times(xp, u, s_s_bar),
+        "beta": _times(xp, x, _times(xp, x, s_s_bar)),
+    }
+
+
+def swish_dxx(xp: Namespace, x: Array, beta: Array) -> Array:
+    """∂²x = β·σ(u)σ(-u)·(2 - u·tanh(u/2)),  u = βx."""
+    _, _, s_s_bar, u_tanh_half = logistic_parts(xp, beta * x)
+    return beta * _logistic_curvature(xp, s_s_bar, u_tanh_half)
+
+
+# ----------------------------------------------------------------------------- SSwish
+def sswish(xp: Namespace, x: Array, beta: Array, gamma: Array) -> Array:
+    """x·σ(βx) - γ."""
+    return swish(xp, x, beta) - gamma
+
+
+def sswish_grad(xp: Namespace, x: Array, beta: Array, gamma: Array) -> dict[str, Array]:
+    """∂x, ∂β as Swish-β;  ∂γ = -1."""
+    partials = swish_grad(xp, x, beta)
+    partials["gamma"] = 0 * partials["x"] - 1
+    return partials
+
+
+def sswish_dxx(xp: Namespace, x: Array, beta: Array, gamma: Array) -> Array:
+    """β·S(βx)."""
+    return swish_dxx(xp, x, beta) + 0 * gamma
+
+
+# ----------------------------------------------------------------------------- GELU, three forms
+def gelu(xp: Namespace, x: Array) -> Array:
+    """x·Φ(x) (exact GELU)."""
+    return lambda_gelu(xp, x, 1.0)
+
+
+def gelu_grad(xp: Namespace, x: Array) -> dict[str, Array]:
+    """∂x = Φ(x) + x·φ(x)."""
+    return {"x": lambda_gelu_grad(xp, x, 1.0)["x"]}
+
+
+def gelu_dxx(xp: Namespace, x: Array) -> Array:
+    """φ(x)(2 - x²)."""
+    return lambda_gelu_dxx(xp, x, 1.0)
+
+
+def _tanh_gelu_argument(x: Array) -> tuple[Array, Array, Array]:
+    """z = 2c(x + a·x³) and its first two derivatives, so that ½x(1 + tanh(z/2)) = x·σ(z)."""
+    c2 = 2 * TANH_GELU_SCALE
+    x2 = x * x
+    z = x * (c2 + (c2 * TANH_GELU_CUBIC) * x2)
+    dz = c2 + (3 * c2 * TANH_GELU_CUBIC) * x2
+    d2z = (6 * c2 * TANH_GELU_CUBIC) * x
+    return z, dz, d2z
+
+
+def gelu_tanh(xp: Namespace, x: Array) -> Array:
+    """½x(1 + tanh(√(2/π)(x + 0.044715x³))) = x·σ(z), z = 2√(2/π)(x + 0.044715x³)."""
+    z, _, _ = _tanh_gelu_argument(x)
+    return _times(xp, x, sigmoid(xp, z))
+
+
+def gelu_tanh_grad(xp: Namespace, x: Array) -> dict[str, Array]:
+    """∂x = σ(z) + x·z'·σ(z)σ(-z)."""
+    z, dz, _ = _tanh_gelu_argument(x)
+    s, _, s_s_bar, _ = logistic_parts(xp, z)
+    return {"x": s + _times(xp, x * dz, s_s_bar)}
+
+
+def gelu_tanh_dxx(xp: Namespace, x: Array) -> Array:
+    """σ(z)σ(-z)·(2z' + x·z'' - x·z'²·tanh(z/2))."""
+    z, dz, d2z = _tanh_gelu_argument(x)
+    _, _, s_s_bar, _ = logistic_parts(xp, z)
+    # x·tanh(z/2) = |x|·(1 - e^(-|z|))/(1 + e^(-|z|)) since sign z = sign x.
+    e = xp.exp(-xp.abs(z))
+    x_tanh_half = _times(xp, xp.abs(x), -xp.expm1(-xp.abs(z)) / (1 + e))
+    inner = 2 * dz + x * d2z - _times(xp, dz * dz, x_tanh_half)
+    return _times(xp, inner, s_s_bar)
+
+
+def gelu_sigmoid(xp: Namespace, x: Array) -> Array:
+    """x·σ(1.702x)."""
+    return swish(xp, x, SIGMOID_GELU_SLOPE)
+
+
+def gelu_sigmoid_grad(xp: Namespace, x: Array) -> dict[str, Array]:
+    """∂x = σ(kx)(1 + kx·σ(-kx)), k = 1.702."""
+    return {"x": swish_grad(xp, x, SIGMOID_GELU_SLOPE)["x"]}
+
+
+def gelu_sigmoid_dxx(xp: Namespace, x: Array) -> Array:
+    """k·S(kx), k = 1.702."""
+    return swish_dxx(xp, x, SIGMOID_GELU_SLOPE)
+
+
+# ----------------------------------------------------------------------------- λ-GELU
+def lambda_gelu(xp: Namespace, x: Array, lam: Array) -> Array:
+    """x·Φ(λx)."""
+    cdf, _ = normal_parts(xp, lam * x)
+    return _times(xp, x, cdf)
+
+
+def lambda_gelu_grad(xp: Namespace, x: Array, lam: Array) -> dict[str, Array]:
+    """∂x = Φ(v) + v·φ(v),  ∂λ = x²·φ(v),  v = λx."""
+    v = lam * x
+    cdf, pdf = normal_parts(xp, v)
+    return {"x": cdf + _times(xp, v, pdf), "lam": _times(xp, x, _times(xp, x, pdf))}
+
+
+def lambda_gelu_dxx(xp: Namespace, x: Array, lam: Array) -> Array:
+    """λ·φ(v)(2 - v²),  v = λx."""
+    v = lam * x
+    _, pdf = normal_parts(xp, v)
+    return lam * _times(xp, 2 - v * v, pdf)
+
+
+# ----------------------------------------------------------------------------- SG-Blend
+#: The GELU each SG-Blend variant blends with: name -> (value, ∂x, ∂²x) formulas.
+BLEND_BASES = {
+    "gelu_sigmoid": (gelu_sigmoid, gelu_sigmoid_grad, gelu_sigmoid_dxx),
+    "gelu": (gelu, gelu_grad, gelu_dxx),
+    "gelu_tanh": (gelu_tanh, gelu_tanh_grad, gelu_tanh_dxx),
+}
+
+
+def _blend_weights(xp: Namespace, alpha: Array) -> tuple[Array, Array]:
+    """(a, 1 - a) with a = σ(α), both from one exponential."""
+    a, a_bar, _, _ = logistic_parts(xp, alpha)
+    return a, a_bar
+
+
+def blend(xp: Namespace, base: str, x: Array, alpha: Array, beta: Array, gamma: Array) -> Array:
+    """a·SSwish(x; β, γ) + (1 - a)·g(x),  a = σ(α), g the named GELU form."""
+    a, a_bar = _blend_weights(xp, alpha)
+    g = BLEND_BASES[base][0](xp, x)
+    return a * sswish(xp, x, beta, gamma) + a_bar * g
+
+
+def blend_grad(
+    xp: Namespace, base: str, x: Array, alpha: Array, beta: Array, gamma: Array
+) -> dict[str, Array]:
+    """∂x = a·SSwish' + (1-a)·g',  ∂α = a(1-a)(SSwish - g),  ∂β = a·x²σσ̄(βx),  ∂γ = -a."""
+    a, a_bar = _blend_weights(xp, alpha)
+    value, grad, _ = BLEND_BASES[base]
+    inner = swish_grad(xp, x, beta)
+    g = value(xp, x)
+    return {
+        "x": a * inner["x"] + a_bar * grad(xp, x)["x"],
+        "alpha": (a * a_bar) * (sswish(xp, x, beta, gamma) - g),
+        "beta": a * inner["beta"],
+        "gamma": 0 * inner["x"] - a,
+    }
+
+
+def blend_dxx(xp: Namespace, base: str, x: Array, alpha: Array, beta: Array, gamma: Array) -> Array:
+    """a·β·S(βx) + (1 - a)·g''(x)."""
+    a, a_bar = _blend_weights(xp, alpha)
+    return a * swish_dxx(xp, x, beta) + a_bar * BLEND_BASES[base][2](xp, x) + 0 * gamma
+
+
+def sgblend(xp: Namespace, x: Array, alpha: Array, beta: Array, gamma: Array) -> Array:
+    """σ(α)·SSwish(x; β, γ) + σ(-α)·x·σ(1.702x), the authors' SG-Blend."""
+    return blend(xp, "gelu_sigmoid", x, alpha, beta, gamma)
+
+
+def sgblend_grad(xp: Namespace, x: Array, alpha: Array, beta: Array, gamma: Array) -> dict[str, Array]:
+    """Partials of :func:`sgblend` in x, α (raw), β, γ."""
+    return blend_grad(xp, "gelu_sigmoid", x, alpha, beta, gamma)
+
+
+def sgblend_dxx(xp: Namespace, x: Array, alpha: Array, beta: Array, gamma: Array) -> Array:
+    """Second derivative of :func:`sgblend` in x."""
+    return blend_dxx(xp, "gelu_sigmoid", x, alpha, beta, gamma)
+
+
+def sgblend_gelu(xp: Namespace, x: Array, alpha: Array, beta: Array, gamma: Array) -> Array:
+    """SG-Blend variant blending with the exact GELU x·Φ(x)."""
+    return blend(xp, "gelu", x, alpha, beta, gamma)
+
+
+def sgblend_gelu_grad(xp: Namespace, x: Array, alpha: Array, beta: Array, gamma: Array) -> dict[str, Array]:
+    """Partials of :func:`sgblend_gelu`."""
+    return blend_grad(xp, "gelu", x, alpha, beta, gamma)
+
+
+def sgblend_gelu_dxx(xp: Namespace, x: Array, alpha: Array, beta: Array, gamma: Array) -> Array:
+    """Second derivative of :func:`sgblend_gelu` in x."""
+    return blend_dxx(xp, "gelu", x, alpha, beta, gamma)
+
+
+def sgblend_gelu_tanh(xp: Namespace, x: Array, alpha: Array, beta: Array, gamma: Array) -> Array:
+    """SG-Blend variant blending with the tanh GELU."""
+    return blend(xp, "gelu_tanh", x, alpha, beta, gamma)
+
+
+def sgblend_gelu_tanh_grad(
+    xp: Namespace, x: Array, alpha: Array, beta: Array, gamma: Array
+) -> dict[str, Array]:
+    """Partials of :func:`sgblend_gelu_tanh`."""
+    return blend_grad(xp, "gelu_tanh", x, alpha, beta, gamma)
+
+
+def sgblend_gelu_tanh_dxx(xp: Namespace, x: Array, alpha: Array, beta: Array, gamma: Array) -> Array:
+    """Second derivative of :func:`sgblend_gelu_tanh` in x."""
+    return blend_dxx(xp, "gelu_tanh", x, alpha, beta, gamma)
+
+
+def formulas_for(name: str):
+    """(value, grad, dxx) formulas of the spec function ``name``."""
+    module = globals()
+    return module[name], module[f"{name}_grad"], module[f"{name}_dxx"]

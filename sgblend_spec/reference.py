@@ -1,0 +1,102 @@
+"""The NumPy reference: the stable formulas bound to NumPy arrays.
+
+For every spec function NAME there are three functions::
+
+    NAME(x, **params)        -> f, same dtype and shape as x
+    NAME_grad(x, **params)   -> {"x": ∂f/∂x, param: ∂f/∂param, ...}, per element
+    NAME_dxx(x, **params)    -> ∂²f/∂x²
+
+Supported dtypes: float16, bfloat16 (ml_dtypes), float32 and float64. Inputs narrower than
+float64 are evaluated in float64 and rounded once to their dtype, which makes them
+correctly rounded except in rare double-rounding cases (≤ 1 ULP). Parameters may be
+scalars or arrays that broadcast against ``x`` (per-channel); they are checked against
+the spec's domains and a bad one raises an error naming it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sgblend_spec import formulas, spec
+from sgblend_spec._namespace import numpy_namespace
+
+_XP = numpy_namespace()
+_WORKING = np.float64
+
+
+def supported_dtypes() -> dict[str, np.dtype]:
+    import ml_dtypes
+
+    return {
+        "float16": np.dtype(np.float16),
+        "bfloat16": np.dtype(ml_dtypes.bfloat16),
+        "float32": np.dtype(np.float32),
+        "float64": np.dtype(np.float64),
+    }
+
+
+def _as_input(x: object) -> np.ndarray:
+    arr = np.asarray(x)
+    if arr.dtype.name not in spec.DTYPES:
+        raise TypeError(
+            f"x must be a floating-point array of dtype {', '.join(spec.DTYPES)}; got dtype {arr.dtype}"
+        )
+    return arr
+
+
+def _round(result: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """Round float64 results once to ``dtype`` (bfloat16 via round-to-odd float32, see below)."""
+    if dtype == result.dtype:
+        return result
+    if dtype.name == "bfloat16":
+        # float64 -> float32 -> bfloat16 would round twice. Rounding to float32 *to odd*
+        # first (truncate, then set the last bit if anything was cut) makes the second
+        # rounding correct, because float32 has more than 2 extra bits over bfloat16.
+        as32 = result.astype(np.float32)
+        back = as32.astype(np.float64)
+        inexact = (back != result) & np.isfinite(result) & np.isfinite(as32)
+        toward_zero = np.where(np.abs(back) > np.abs(result), np.nextafter(as32, np.float32(0)), as32)
+        bits = toward_zero.view(np.uint32)
+        odd = np.where(inexact, bits | np.uint32(1), as32.view(np.uint32)).view(np.float32)
+        return odd.astype(dtype)
+    return result.astype(dtype)
+
+
+def _call(name: str, which: int, x: object, params: dict[str, object]):
+    arr = _as_input(x)
+    bound = spec.validate(name, params)
+    args = {k: np.asarray(v, dtype=_WORKING) for k, v in bound.items()}
+    formula = formulas.formulas_for(name)[which]
+    with np.errstate(all="ignore"):  # where() evaluates both branches
+        out = formula(_XP, arr.astype(_WORKING), **args)
+    if isinstance(out, dict):
+        return {k: _round(np.asarray(v, dtype=_WORKING), arr.dtype) for k, v in out.items()}
+    return _round(np.asarray(out, dtype=_WORKING), arr.dtype)
+
+
+def _bind(name: str) -> None:
+    record = spec.FUNCTIONS[name]
+    params = ", ".join(f"{p.name}={p.default!r}" for p in record.params)
+
+    def value(x, **p):
+        return _call(name, 0, x, p)
+
+    def grad(x, **p):
+        return _call(name, 1, x, p)
+
+    def dxx(x, **p):
+        return _call(name, 2, x, p)
+
+    value.__doc__ = f"{record.title}: {record.summary}.  {name}(x, {params})"
+    grad.__doc__ = f"Partials of {name} in x and each parameter, per element: dict keyed {record.quantities[1:-1]}."
+    dxx.__doc__ = f"Second derivative of {name} in x."
+    for fn, suffix in ((value, ""), (grad, "_grad"), (dxx, "_dxx")):
+        fn.__name__ = fn.__qualname__ = name + suffix
+        fn.__module__ = __name__
+        globals()[name + suffix] = fn
+
+
+for _name in spec.FUNCTIONS:
+    _bind(_name)
+
+__all__ = [n + s for n in spec.FUNCTIONS for s in ("", "_grad", "_dxx")] + ["supported_dtypes"]

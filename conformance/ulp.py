@@ -12,6 +12,12 @@ dtype with precision p:
   ULP of M. There the error is ``min(distance, |got - v| / ulp(M))``, i.e. the bound is
   N ULPs of the largest term. Away from cancellation M ≈ |v| and the two agree.
 
+* float64 (``spec.INPUT_SENSITIVE_DTYPES``), where no backend has a wider type to work in,
+  the scale also covers the input sensitivity S = |x∂q/∂x| + Σ|p∂q/∂p| (the effect of
+  rounding an input or an internal argument such as βx once), and one ULP is at least
+  ``smallest_subnormal·κ`` with κ = S/|q|: an intermediate that underflows into the
+  subnormal range loses absolute precision that the rest of the formula magnifies by κ.
+
 A NaN where the oracle is a number (or the reverse) is an infinite error.
 """
 
@@ -60,10 +66,13 @@ def ulp_of(value: mpmath.mpf, dtype: str) -> mpmath.mpf:
     return mpmath.ldexp(1, exponent - fmt.precision + 1)
 
 
-def error_in_ulps(got: float, exact: mpmath.mpf, rounded: float, scale, dtype: str, distance: float) -> float:
+def error_in_ulps(got: float, exact: mpmath.mpf, scale, dtype: str, distance: float, kappa=None) -> float:
     """The tolerance-model error of one point (see the module docstring)."""
     if scale is None or math.isnan(got) or math.isinf(got) or distance == 0:
         return distance
     with mpmath.workdps(60):
-        relative_to_scale = abs(mpmath.mpf(got) - exact) / ulp_of(scale, dtype)
+        unit = ulp_of(scale, dtype)
+        if kappa is not None:
+            unit = max(unit, ulp_of(mpmath.mpf(0), dtype) * kappa)
+        relative_to_scale = abs(mpmath.mpf(got) - exact) / unit
     return min(distance, float(relative_to_scale))

@@ -33,33 +33,56 @@ _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 # ----------------------------------------------------------------------------- building blocks
 def _times(xp: Namespace, a: Array, t: Array) -> Array:
-    """a·t, with a·0 = 0 even where a is infinite (t is a vanishing factor such as σ(-∞))."""
-    return xp.where(t == 0, t, a * t)
+    """a·t, with a·0 = 0 even where a is infinite (t is a vanishing factor such as σ(-∞));
+    a NaN ``a`` stays NaN."""
+    return xp.where((t == 0) & (a == a), t, a * t)
 
 
-def logistic_parts(xp: Namespace, u: Array) -> tuple[Array, Array, Array, Array]:
-    """(σ(u), σ(-u), σ(u)σ(-u), |u|·tanh(|u|/2)), from the single exponential e^(-|u|)."""
-    e = xp.exp(-xp.abs(u))
-    d = 1 + e
-    upper = 1 / d
-    lower = e / d
-    positive = u >= 0
-    s = xp.where(positive, upper, lower)
-    s_bar = xp.where(positive, lower, upper)
-    s_s_bar = lower / d
-    # u·tanh(u/2) = |u|·(1 - e)/(1 + e); expm1 keeps it exact near u = 0.
-    u_tanh_half = _times(xp, xp.abs(u), -xp.expm1(-xp.abs(u)) / d)
-    return s, s_bar, s_s_bar, u_tanh_half
+class Logistic:
+    """σ(u), σ(-u) and the products the formulas need, from the one exponential e^(-|u|/2).
+
+    With h = e^(-|u|/2)/(1 + e^(-|u|)) we have σ(u)σ(-u) = h², and the tail of σ is
+    e^(-|u|/2)·h. Products with a vanishing logistic factor are formed as (a·h)·h, so the
+    only rounding into the subnormal range is the last one (in float64, e^(-|u|) itself
+    is subnormal for |u| > 708 while a·e^(-|u|) may not be).
+    """
+
+    def __init__(self, xp: Namespace, u: Array):
+        self.xp, self.u = xp, u
+        self.abs_u = xp.abs(u)
+        self.e_half = xp.exp(-0.5 * self.abs_u)
+        self.e = self.e_half * self.e_half
+        self.d = 1 + self.e
+        self.h = self.e_half / self.d
+        self.positive = u >= 0
+
+    def times_sigma(self, a: Array) -> Array:
+        """a·σ(u)."""
+        xp = self.xp
+        return xp.where(self.positive, a / self.d, _times(xp, _times(xp, a, self.e_half), self.h))
+
+    @property
+    def sigma(self) -> Array:
+        """σ(u)."""
+        return self.xp.where(self.positive, 1 / self.d, self.e_half * self.h)
+
+    def times_s_s_bar(self, a: Array) -> Array:
+        """a·σ(u)σ(-u) = (a·h)·h."""
+        return _times(self.xp, _times(self.xp, a, self.h), self.h)
+
+    def u_tanh_half(self) -> Array:
+        """u·tanh(u/2) = |u|·(1 - e^(-|u|))/(1 + e^(-|u|)); expm1 keeps it exact near 0."""
+        return _times(self.xp, self.abs_u, -self.xp.expm1(-self.abs_u) / self.d)
 
 
 def sigmoid(xp: Namespace, z: Array) -> Array:
     """σ(z) = 1/(1 + e^(-z)), stable for every finite and infinite z."""
-    return logistic_parts(xp, z)[0]
+    return Logistic(xp, z).sigma
 
 
-def _logistic_curvature(xp: Namespace, s_s_bar: Array, u_tanh_half: Array) -> Array:
-    """S(u) = σ(u)σ(-u)·(2 - u·tanh(u/2)), the second derivative of u·σ(u) in u."""
-    return _times(xp, 2 - u_tanh_half, s_s_bar)
+def _logistic_curvature(lg: Logistic, scale: Array) -> Array:
+    """scale·S(u), S(u) = σ(u)σ(-u)·(2 - u·tanh(u/2)), the second derivative of u·σ(u) in u."""
+    return lg.times_s_s_bar(scale * (2 - lg.u_tanh_half()))
 
 
 def normal_parts(xp: Namespace, v: Array) -> tuple[Array, Array]:
@@ -72,24 +95,23 @@ def normal_parts(xp: Namespace, v: Array) -> tuple[Array, Array]:
 # ----------------------------------------------------------------------------- Swish-β
 def swish(xp: Namespace, x: Array, beta: Array) -> Array:
     """x·σ(βx)."""
-    s = sigmoid(xp, beta * x)
-    return _times(xp, x, s)
+    return Logistic(xp, _times(xp, x, beta)).times_sigma(x)
 
 
 def swish_grad(xp: Namespace, x: Array, beta: Array) -> dict[str, Array]:
     """∂x = σ(u)(1 + u·σ(-u)),  ∂β = x²·σ(u)σ(-u),  u = βx."""
-    u = beta * x
-    s, _, s_s_bar, _ = logistic_parts(xp, u)
+    u = _times(xp, x, beta)  # β = 0 gives u = 0 even at x = ±inf
+    lg = Logistic(xp, u)
+    x_h = _times(xp, x, lg.h)
     return {
-        "x": s + _times(xp, u, s_s_bar),
-        "beta": _times(xp, x, _times(xp, x, s_s_bar)),
+        "x": lg.sigma + lg.times_s_s_bar(u),
+        "beta": _times(xp, x_h, x_h),
     }
 
 
 def swish_dxx(xp: Namespace, x: Array, beta: Array) -> Array:
     """∂²x = β·σ(u)σ(-u)·(2 - u·tanh(u/2)),  u = βx."""
-    _, _, s_s_bar, u_tanh_half = logistic_parts(xp, beta * x)
-    return beta * _logistic_curvature(xp, s_s_bar, u_tanh_half)
+    return _logistic_curvature(Logistic(xp, _times(xp, x, beta)), beta)
 
 
 # ----------------------------------------------------------------------------- SSwish
@@ -139,25 +161,25 @@ def _tanh_gelu_argument(x: Array) -> tuple[Array, Array, Array]:
 def gelu_tanh(xp: Namespace, x: Array) -> Array:
     """½x(1 + tanh(√(2/π)(x + 0.044715x³))) = x·σ(z), z = 2√(2/π)(x + 0.044715x³)."""
     z, _, _ = _tanh_gelu_argument(x)
-    return _times(xp, x, sigmoid(xp, z))
+    return Logistic(xp, z).times_sigma(x)
 
 
 def gelu_tanh_grad(xp: Namespace, x: Array) -> dict[str, Array]:
     """∂x = σ(z) + x·z'·σ(z)σ(-z)."""
     z, dz, _ = _tanh_gelu_argument(x)
-    s, _, s_s_bar, _ = logistic_parts(xp, z)
-    return {"x": s + _times(xp, x * dz, s_s_bar)}
+    lg = Logistic(xp, z)
+    return {"x": lg.sigma + lg.times_s_s_bar(x * dz)}
 
 
 def gelu_tanh_dxx(xp: Namespace, x: Array) -> Array:
     """σ(z)σ(-z)·(2z' + x·z'' - x·z'²·tanh(z/2))."""
     z, dz, d2z = _tanh_gelu_argument(x)
-    _, _, s_s_bar, _ = logistic_parts(xp, z)
+    lg = Logistic(xp, z)
     # x·tanh(z/2) = |x|·(1 - e^(-|z|))/(1 + e^(-|z|)) since sign z = sign x.
-    e = xp.exp(-xp.abs(z))
-    x_tanh_half = _times(xp, xp.abs(x), -xp.expm1(-xp.abs(z)) / (1 + e))
+    x_tanh_half = _times(xp, xp.abs(x), -xp.expm1(-lg.abs_u) / lg.d)
     inner = 2 * dz + x * d2z - _times(xp, dz * dz, x_tanh_half)
-    return _times(xp, inner, s_s_bar)
+    # Where σσ̄ has vanished (|x| huge or infinite), inner may be inf - inf: the limit is 0.
+    return lg.times_s_s_bar(xp.where(lg.h == 0, lg.h, inner))
 
 
 def gelu_sigmoid(xp: Namespace, x: Array) -> Array:
@@ -207,8 +229,8 @@ BLEND_BASES = {
 
 def _blend_weights(xp: Namespace, alpha: Array) -> tuple[Array, Array]:
     """(a, 1 - a) with a = σ(α), both from one exponential."""
-    a, a_bar, _, _ = logistic_parts(xp, alpha)
-    return a, a_bar
+    a = sigmoid(xp, alpha)
+    return a, sigmoid(xp, -alpha)
 
 
 def blend(xp: Namespace, base: str, x: Array, alpha: Array, beta: Array, gamma: Array) -> Array:
@@ -226,9 +248,13 @@ def blend_grad(
     value, grad, _ = BLEND_BASES[base]
     inner = swish_grad(xp, x, beta)
     g = value(xp, x)
+    sw = swish(xp, x, beta)
+    # At x = ±inf both terms may be the same infinity; x·σ(βx) - g(x) -> 0 there.
+    same_infinity = (sw == g) & (xp.abs(g) == math.inf)
+    difference = xp.where(same_infinity, 0 * inner["x"], sw - g) - gamma
     return {
         "x": a * inner["x"] + a_bar * grad(xp, x)["x"],
-        "alpha": (a * a_bar) * (sswish(xp, x, beta, gamma) - g),
+        "alpha": (a * a_bar) * difference,
         "beta": a * inner["beta"],
         "gamma": 0 * inner["x"] - a,
     }

@@ -67,11 +67,13 @@ def _call(name: str, which: int, x: object, params: dict[str, object]):
     bound = spec.validate(name, params)
     args = {k: np.asarray(v, dtype=_WORKING) for k, v in bound.items()}
     formula = formulas.formulas_for(name)[which]
-    with np.errstate(all="ignore"):  # where() evaluates both branches
+    # where() evaluates both branches, and rounding may overflow to ±inf (the correctly
+    # rounded result), so floating-point warnings carry no information here.
+    with np.errstate(all="ignore"):
         out = formula(_XP, arr.astype(_WORKING), **args)
-    if isinstance(out, dict):
-        return {k: _round(np.asarray(v, dtype=_WORKING), arr.dtype) for k, v in out.items()}
-    return _round(np.asarray(out, dtype=_WORKING), arr.dtype)
+        if isinstance(out, dict):
+            return {k: _round(np.asarray(v, dtype=_WORKING), arr.dtype) for k, v in out.items()}
+        return _round(np.asarray(out, dtype=_WORKING), arr.dtype)
 
 
 def _bind(name: str) -> None:

@@ -120,7 +120,7 @@ def repro(impl, function: str, dtype: str, x: float, params: dict[str, float], q
     return (
         f"x={x!r} {params} {quantity}: got {got!r}, oracle {mpmath_str(exact)} -> {rounded!r}\n"
         f"    repro: impl.{call}({function!r}, np.array([{x!r}], dtype={dtype!r}), {params}){suffix}"
-        f"  # impl = conformance.adapters.load({_impl_spec(impl)!r})\n"
+        f"  # impl = conformance.adapters.load({_impl_spec(impl)})\n"
         f"    oracle: sgblend_spec.mp.evaluate({function!r}, {x!r}, {params})[{quantity!r}]"
     )
 
@@ -132,7 +132,10 @@ def mpmath_str(v) -> str:
 
 
 def _impl_spec(impl) -> str:
-    return f"{type(impl).__module__}:{type(impl).__name__}"
+    from conformance.adapters import LOADED
+
+    spec_string, function = LOADED.get(id(impl), (f"{type(impl).__module__}:{type(impl).__name__}", None))
+    return f"{spec_string!r}" + (f", {function!r}" if function else "")
 
 
 def _scale_and_kappa(v, scale, sensitivity):

@@ -73,9 +73,14 @@ def load(spec: str, function: str | None = None) -> Implementation:
         raise ValueError(f"--impl expects 'package.module:attribute', got {spec!r}")
     obj = getattr(importlib.import_module(module_name), attribute)
     if function is not None:
-        return FunctionAdapter(function, obj)
-    if isinstance(obj, type) or (callable(obj) and not isinstance(obj, Implementation)):
+        obj = FunctionAdapter(function, obj)
+    elif isinstance(obj, type) or (callable(obj) and not isinstance(obj, Implementation)):
         obj = obj()
     if not isinstance(obj, Implementation):
         raise TypeError(f"{spec} is not an implementation (see conformance/adapters/__init__.py)")
+    LOADED[id(obj)] = (spec, function)
     return obj
+
+
+#: id(implementation) -> the arguments of ``load`` that produced it (for repro lines).
+LOADED: dict[int, tuple[str, str | None]] = {}

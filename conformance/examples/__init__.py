@@ -1,0 +1,1 @@
+"""Example external implementations, for authors wiring their own code to the suite."""

@@ -1,8 +1,10 @@
 """Sessions: tests, conformance (one venv per backend), docs, bench.
 
     nox -s conformance            # the accuracy table for every backend
-    nox -s tests                  # unit tests + the conformance suite, per backend
+    nox -s tests                  # unit tests + the conformance suite per backend, and the docs
     nox -s "conformance(backend='torch')"
+    nox -s docs                   # build the site into docs/_site and run its browser test
+    nox -s bench                  # ratios to each framework's native GELU
 """
 
 import pathlib
@@ -11,6 +13,7 @@ import nox
 
 nox.options.default_venv_backend = "venv"
 nox.options.reuse_existing_virtualenvs = True
+nox.options.sessions = ["tests"]
 
 #: What each backend's venv installs before the project. torch is pinned to the CPU wheel
 #: that lies on this project's machines; any other torch spec downloads a CUDA build.
@@ -20,8 +23,6 @@ BACKENDS = {
     "tensorflow": ([], "test,tensorflow-cpu"),
     "jax": ([], "test,jax,flax"),
 }
-
-
 #: Backends whose module exists in this checkout (a listed backend that fails to import is
 #: a failure of its session, never a skip).
 BACKENDS = {
@@ -30,11 +31,18 @@ BACKENDS = {
 }
 
 
-def _install(session, backend):
+def _install(session, backend, extra=""):
     pins, extras = BACKENDS[backend]
     if pins:
         session.install(*pins)
-    session.install("-e", f".[{extras}]")
+    session.install("-e", f".[{extras}{extra}]")
+
+
+def _conformance(session, backend, *args):
+    session.run(
+        "pytest", "conformance", f"--backend={backend}",
+        f"--report-json=conformance-results/{backend}.json", "-q", *args,
+    )
 
 
 @nox.session
@@ -42,20 +50,27 @@ def _install(session, backend):
 def conformance(session, backend):
     """The conformance suite against one backend; prints and writes the accuracy table."""
     _install(session, backend)
-    session.run(
-        "pytest", "conformance", f"--backend={backend}",
-        f"--report-json=conformance-results/{backend}.json", "-q", *session.posargs,
-    )
+    _conformance(session, backend, *session.posargs)
 
 
 @nox.session
-@nox.parametrize("backend", list(BACKENDS))
+@nox.parametrize("backend", [*BACKENDS, "docs"])
 def tests(session, backend):
-    """Unit tests of one backend (the core for numpy), then its conformance run."""
+    """Per backend: its unit tests, its docs example, its conformance run. "docs": the site."""
+    if backend == "docs":
+        session.install("-e", ".[test,docs]")
+        session.run("pytest", "tests/docs", "-q", *session.posargs)
+        return
     _install(session, backend)
-    unit = "tests/core" if backend == "numpy" else f"tests/{backend}"
-    session.run("pytest", unit, "-q", *session.posargs)
-    session.run(
-        "pytest", "conformance", f"--backend={backend}",
-        f"--report-json=conformance-results/{backend}.json", "-q",
-    )
+    if backend == "numpy":
+        session.run("pytest", "tests/core", "-q", *session.posargs)
+    else:
+        session.run("pytest", f"tests/{backend}", "tests/docs/test_examples.py", "-q", *session.posargs)
+    _conformance(session, backend)
+
+
+@nox.session
+def docs(session):
+    """Build the formula reference into docs/_site (reads conformance-results/*.json if present)."""
+    session.install("-e", ".[test,docs]")
+    session.run("python", "docs/build.py", *session.posargs)

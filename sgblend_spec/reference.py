@@ -78,7 +78,8 @@ def _call(name: str, which: int, x: object, params: dict[str, object]):
 
 def _bind(name: str) -> None:
     record = spec.FUNCTIONS[name]
-    params = ", ".join(f"{p.name}={p.default!r}" for p in record.params)
+    signature = ", ".join(["x"] + [f"{p.name}={p.default!r}" for p in record.params])
+    partials = ", ".join(repr(q) for q in record.quantities[1:-1])
 
     def value(x, **p):
         return _call(name, 0, x, p)
@@ -89,8 +90,8 @@ def _bind(name: str) -> None:
     def dxx(x, **p):
         return _call(name, 2, x, p)
 
-    value.__doc__ = f"{record.title}: {record.summary}.  {name}(x, {params})"
-    grad.__doc__ = f"Partials of {name} in x and each parameter, per element: dict keyed {record.quantities[1:-1]}."
+    value.__doc__ = f"{record.title}: {record.summary}.  {name}({signature})"
+    grad.__doc__ = f"Partials of {name} in x and each parameter, per element: dict keyed {partials}."
     dxx.__doc__ = f"Second derivative of {name} in x."
     for fn, suffix in ((value, ""), (grad, "_grad"), (dxx, "_dxx")):
         fn.__name__ = fn.__qualname__ = name + suffix

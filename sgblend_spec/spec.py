@@ -351,11 +351,14 @@ _BLEND_VARIANTS = (
 )
 
 
+_BLEND_PARTNER_TEXT = {"gelu_sigmoid": "x·σ(1.702x)", "gelu": "x·Φ(x)", "gelu_tanh": "gelu_tanh(x)"}
+
+
 def _blend(name: str, title: str, g_latex: tuple[str, str, str], g_curvature: float, base: str) -> FunctionSpec:
     return FunctionSpec(
         name=name,
         title=title,
-        summary=f"a·SSwish(x; β, γ) + (1 - a)·{g_latex[0]} with a = σ(α)",
+        summary=f"a·SSwish(x; β, γ) + (1 - a)·{_BLEND_PARTNER_TEXT[base]} with a = σ(α)",
         params=(ALPHA, BETA_LEARNED, GAMMA),
         latex=_blend_latex(*g_latex),
         at_zero=_blend_at_zero(g_curvature),

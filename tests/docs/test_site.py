@@ -1,0 +1,263 @@
+"""The docs site: it builds without warnings, every page and link exists, every formula of
+the spec records is on its page as MathML, and Chromium renders that math (no raw TeX)."""
+
+from __future__ import annotations
+
+import dataclasses
+import html.parser
+import importlib.util
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import pytest
+
+from docs_browser import Chromium, find_chromium
+
+for _requirement in ("matplotlib", "latex2mathml"):  # docs/requirements.txt
+    pytest.importorskip(_requirement, reason="the docs build needs docs/requirements.txt installed")
+
+ROOT = Path(__file__).resolve().parents[2]
+BUILD = ROOT / "docs" / "build.py"
+RAW_TEX = re.compile(r"\$|\\[A-Za-z]+")
+
+
+def load_builder():
+    module_spec = importlib.util.spec_from_file_location("sgblend_docs_build", BUILD)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return module
+
+
+builder = load_builder()
+from sgblend_spec import spec  # noqa: E402  (after the builder put the repository root on sys.path)
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> Path:
+    """The site built by the real entry point, as `nox -s docs` runs it."""
+    out = tmp_path_factory.mktemp("site")
+    proc = subprocess.run(
+        [sys.executable, str(BUILD), "--out", str(out)],
+        capture_output=True, text=True, cwd=ROOT, timeout=900,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Warning" not in proc.stderr, proc.stderr
+    return out
+
+
+class _Text(html.parser.HTMLParser):
+    """Visible text outside <pre>/<code>/<math>, plus every href/src/id."""
+
+    def __init__(self):
+        super().__init__()
+        self.text: list[str] = []
+        self.links: list[str] = []
+        self.ids: set[str] = set()
+        self._skip = 0
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag in ("pre", "code", "math", "style", "script"):
+            self._skip += 1
+        for key in ("href", "src"):
+            if key in attrs:
+                self.links.append(attrs[key])
+        if "id" in attrs:
+            self.ids.add(attrs["id"])
+
+    def handle_endtag(self, tag):
+        if tag in ("pre", "code", "math", "style", "script"):
+            self._skip -= 1
+
+    def handle_data(self, data):
+        if not self._skip:
+            self.text.append(data)
+
+
+def parse(path: Path) -> _Text:
+    parser = _Text()
+    parser.feed(path.read_text(encoding="utf-8"))
+    return parser
+
+
+# ----------------------------------------------------------------------------- static checks
+def test_every_page_is_built(site):
+    expected = {f"{n}.html" for n in (*builder.FIXED_PAGES, *spec.FUNCTIONS)}
+    assert expected <= {p.name for p in site.glob("*.html")}
+
+
+@pytest.mark.parametrize("name", list(spec.FUNCTIONS))
+def test_function_page_carries_every_formula_of_its_record(site, name):
+    record = spec.FUNCTIONS[name]
+    page = (site / f"{name}.html").read_text(encoding="utf-8")
+    for quantity, latex in record.latex.items():
+        assert builder.math_html(latex, display=True) in page, (name, quantity)
+    for identity in record.identities:
+        assert builder.math_html(identity.latex) in page
+    for p in record.params:
+        assert str(p.domain) in page
+        if p.reparam:
+            assert builder.math_html(p.reparam.latex, display=True) in page
+    for decision in record.decisions:
+        assert builder.esc(decision) in page
+    for variant in record.variants:
+        assert f'href="{variant.function}.html"' in page
+    special = page[page.index("<h2>Special values</h2>"):page.index("<h2>Extrema</h2>")]
+    for _, _, expected in record.special_values(record.defaults):
+        assert f"<td>{builder.esc(builder.fmt_number(expected))}</td>" in special
+
+
+@pytest.mark.parametrize("page", ["index", "tolerance", "accuracy", *spec.FUNCTIONS])
+def test_no_raw_tex_in_page_text(site, page):
+    text = "".join(parse(site / f"{page}.html").text)
+    assert not RAW_TEX.search(text), RAW_TEX.search(text)
+
+
+def test_tolerance_page_renders_the_ulp_docstring(site):
+    from conformance import ulp
+
+    page = (site / "tolerance.html").read_text(encoding="utf-8")
+    first_sentence = " ".join(ulp.__doc__.split("\n\n")[1].split()).split(",")[0]
+    assert builder.inline_doc(first_sentence) in page
+    for dtype, bounds in spec.ULP_BOUNDS.items():
+        assert f"<td>{dtype}</td><td>{bounds['value']}</td><td>{bounds['derivative']}</td>" in page
+
+
+def test_internal_links_and_anchors_resolve(site):
+    pages = {p.name: parse(p) for p in site.glob("*.html")}
+    for name, parsed in pages.items():
+        for link in parsed.links:
+            url = urlparse(link)
+            if url.scheme or link.startswith("//"):
+                pytest.fail(f"{name} links outside the site (the site must work offline): {link}")
+            target = unquote(url.path) or name
+            assert (site / target).is_file(), f"{name}: broken link {link}"
+            if url.fragment and target.endswith(".html"):
+                assert url.fragment in pages[target].ids, f"{name}: missing anchor {link}"
+
+
+def test_plots_are_svg_files(site):
+    for name in spec.FUNCTIONS:
+        images = [link for link in parse(site / f"{name}.html").links if link.startswith("img/")]
+        assert len(images) == max(1, len(spec.FUNCTIONS[name].params))
+        for image in images:
+            content = (site / image).read_text(encoding="utf-8")
+            assert "<svg" in content and "</svg>" in content
+
+
+# ----------------------------------------------------------------------------- builder units
+def test_accuracy_without_results_says_how_to_get_them(tmp_path):
+    assert builder.load_results(tmp_path) == []
+    assert "nox -s conformance" in builder.accuracy_page([], spec)
+    assert "nox -s conformance" in builder.function_accuracy_html(spec.FUNCTIONS["gelu"], [], spec)
+
+
+def _report(max_ulp, passed):
+    return {
+        "implementation": "fake", "version": "fake 1.0", "bounds": spec.ULP_BOUNDS,
+        "entries": [
+            {"function": "gelu", "dtype": "float32", "quantity": "value", "max_ulp": max_ulp, "bound": 1,
+             "points": 10, "passed": passed, "worst": "x=-7.5 {}", "supported": True},
+            {"function": "gelu", "dtype": "float32", "quantity": "x", "max_ulp": None, "bound": 2,
+             "points": 0, "passed": True, "worst": "", "supported": False},
+        ],
+    }
+
+
+def test_accuracy_tables_come_from_the_json_reports(tmp_path):
+    (tmp_path / "fake.json").write_text(json.dumps(_report(37.0, False)))
+    results = builder.load_results(tmp_path)
+    assert [b for b, _ in results] == ["fake"]
+    summary = builder.accuracy_page(results, spec)
+    assert '<span class="fail"' in summary and "37" in summary and "x=-7.5 {}" in summary
+    detail = builder.function_accuracy_html(spec.FUNCTIONS["gelu"], results, spec)
+    assert "37" in detail and "n/a" in detail
+    (tmp_path / "fake.json").write_text(json.dumps(_report(0.5, True)))
+    summary = builder.accuracy_page(builder.load_results(tmp_path), spec)
+    assert '<span class="fail"' not in summary and "every measured entry is within its bound" in summary
+
+
+def test_malformed_report_is_an_error_naming_the_file(tmp_path):
+    (tmp_path / "broken.json").write_text("{not json")
+    with pytest.raises(builder.BuildError, match="broken.json"):
+        builder.load_results(tmp_path)
+
+
+def test_tex_in_a_plain_text_field_fails_the_build(monkeypatch):
+    bad = dataclasses.replace(spec.FUNCTIONS["swish"], summary=r"x\,\sigma(\beta x)")
+    monkeypatch.setitem(spec.FUNCTIONS, "swish", bad)
+    with pytest.raises(builder.BuildError, match="swish.summary"):
+        builder.check_spec_coverage(spec)
+
+
+def test_a_spec_field_the_builder_does_not_render_fails_the_build(monkeypatch):
+    monkeypatch.setattr(builder, "RENDERED_FUNCTION_FIELDS", builder.RENDERED_FUNCTION_FIELDS - {"extrema"})
+    with pytest.raises(builder.BuildError, match="extrema"):
+        builder.check_spec_coverage(spec)
+
+
+def test_unknown_tex_macro_is_an_error():
+    with pytest.raises(builder.BuildError, match="TeX"):
+        builder.math_html(r"\notamacro{x}")
+
+
+def test_docstring_rendering():
+    out = builder.doc_html("""Title line.
+
+    * one ``a`` and
+      more
+    * two :mod:`b`
+
+    Example::
+
+        f(x)
+    """)
+    assert "<li>one <code>a</code> and more</li>" in out and "<code>b</code>" in out
+    assert "<p>Example:</p>" in out and "<pre>f(x)</pre>" in out
+
+
+# ----------------------------------------------------------------------------- in a browser
+def test_chromium_renders_the_math_of_a_formula_page(site, tmp_path):
+    executable = find_chromium()
+    if executable is None:
+        message = "Chromium is not installed (Debian: apt-get install chromium); set SGBLEND_CHROMIUM to use another"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    record = spec.FUNCTIONS["sgblend"]
+    with Chromium(executable, tmp_path / "profile") as browser:
+        page = browser.open((site / "sgblend.html").as_uri())
+        text = page.evaluate("document.body.innerText")
+        for raw in ("$", "\\frac", "\\sigma", "\\partial", "\\bigl"):
+            assert raw not in text
+        assert not RAW_TEX.search(text)
+        assert "∂" in text and "σ" in text  # the math is there, as rendered symbols
+        layout = page.evaluate("""(() => {
+            const maths = [...document.querySelectorAll('math')];
+            const box = e => e.getBoundingClientRect();
+            return {
+                count: maths.length,
+                blocks: document.querySelectorAll('math[display="block"]').length,
+                displays: [...new Set(maths.map(e => getComputedStyle(e).display))],
+                empty: maths.filter(e => box(e).width === 0 || box(e).height === 0).length,
+                fractions: [...document.querySelectorAll('mfrac')].map(
+                    f => [box(f.children[0]).bottom, box(f.children[1]).top]),
+                images: [...document.images].map(i => [i.getAttribute('src'), i.complete && i.naturalWidth > 0]),
+            };
+        })()""")
+        assert layout["blocks"] >= len(record.latex)
+        # "math" / "block math" is the display of a native MathML layout (MathML Core)
+        assert set(layout["displays"]) <= {"block math", "inline math", "math"}, layout["displays"]
+        assert layout["empty"] == 0
+        assert layout["fractions"], "the reparameterisation's da/dα should be a stacked fraction"
+        for numerator_bottom, denominator_top in layout["fractions"]:
+            assert numerator_bottom <= denominator_top + 1  # stacked, not run inline
+        assert layout["images"] and all(ok for _, ok in layout["images"]), layout["images"]
+        shot = page.screenshot(tmp_path / "sgblend.png")
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 50_000
+    print(f"screenshot: {shot}")

@@ -32,6 +32,7 @@ class Entry:
 class Report:
     implementation: str = ""
     version: str = ""
+    flushes_subnormals: tuple[str, ...] = ()
     entries: dict[tuple[str, str, str], Entry] = field(default_factory=dict)
 
     def entry(self, function: str, dtype: str, quantity: str) -> Entry:
@@ -60,9 +61,13 @@ class Report:
                     else:
                         mark = " " if e.passed else "!"
                         cells.append(f"{_fmt(e.max_error):>9}[{e.bound}]{mark}"[-12:].rjust(12))
-                lines.append(f"  {dtype:<16}" + "".join(cells))
+                label = dtype + (" (FTZ)" if dtype in self.flushes_subnormals else "")
+                lines.append(f"  {label:<16}" + "".join(cells))
         failed = [k for k, e in self.entries.items() if not e.passed]
         lines.append("")
+        if self.flushes_subnormals:
+            lines.append("(FTZ): the implementation flushes subnormals to zero in this dtype; held to the "
+                         "flush-to-zero bound (conformance/ulp.py)")
         lines.append(f"{len(self.entries) - len(failed)} entries within bound, {len(failed)} over")
         return "\n".join(lines)
 
@@ -71,6 +76,7 @@ class Report:
             "implementation": self.implementation,
             "version": self.version,
             "bounds": spec.ULP_BOUNDS,
+            "flushes_subnormals": list(self.flushes_subnormals),
             "entries": [
                 {
                     "function": f,
@@ -153,6 +159,7 @@ def compare(impl, function: str, dtype: str, xs: np.ndarray, params: dict[str, f
     got = evaluate(impl, function, x, params)
     points = [float(v) for v in x.astype(np.float64)]
     exact = [mp.evaluate(function, v, params) for v in points]
+    flush_to_zero = dtype in getattr(impl, "flushes_subnormals", ())
     sensitivities = (
         [mp.sensitivity(function, v, params) for v in points]
         if dtype in spec.INPUT_SENSITIVE_DTYPES else None
@@ -175,7 +182,7 @@ def compare(impl, function: str, dtype: str, xs: np.ndarray, params: dict[str, f
         for i, (v, scale) in enumerate(truth):
             g = float(values.astype(np.float64)[i])
             scale, kappa = _scale_and_kappa(v, scale, sensitivities[i][quantity] if sensitivities else None)
-            err = error_in_ulps(g, v, scale, dtype, distances[i], kappa)
+            err = error_in_ulps(g, v, scale, dtype, distances[i], kappa, flush_to_zero)
             entry.points += 1
             if err > entry.max_error:
                 entry.max_error = err

@@ -50,6 +50,7 @@ def _implementation(config):
         _IMPLEMENTATION = adapters.load(adapters.BACKENDS[backend] if backend else impl,
                                         config.getoption("--impl-function"))
         REPORT.implementation, REPORT.version = _IMPLEMENTATION.name, _IMPLEMENTATION.version
+        REPORT.flushes_subnormals = tuple(getattr(_IMPLEMENTATION, "flushes_subnormals", ()))
     return _IMPLEMENTATION
 
 

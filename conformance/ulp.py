@@ -18,6 +18,12 @@ dtype with precision p:
   ``smallest_subnormal·κ`` with κ = S/|q|: an intermediate that underflows into the
   subnormal range loses absolute precision that the rest of the formula magnifies by κ.
 
+* An implementation that declares it flushes subnormals to zero in a dtype
+  (``flushes_subnormals``, as TensorFlow's CPU kernels do for float64) is held to the
+  flush-to-zero bound there: one ULP is at least ``smallest_normal·max(1, κ)``, so a
+  subnormal input, result or intermediate read as 0 is not an error, and nothing else is
+  relaxed. The report marks such dtypes.
+
 A NaN where the oracle is a number (or the reverse) is an infinite error.
 """
 
@@ -66,13 +72,18 @@ def ulp_of(value: mpmath.mpf, dtype: str) -> mpmath.mpf:
     return mpmath.ldexp(1, exponent - fmt.precision + 1)
 
 
-def error_in_ulps(got: float, exact: mpmath.mpf, scale, dtype: str, distance: float, kappa=None) -> float:
+def error_in_ulps(got: float, exact: mpmath.mpf, scale, dtype: str, distance: float, kappa=None,
+                  flush_to_zero: bool = False) -> float:
     """The tolerance-model error of one point (see the module docstring)."""
-    if scale is None or math.isnan(got) or math.isinf(got) or distance == 0:
+    if math.isnan(got) or math.isinf(got) or distance == 0 or not mpmath.isfinite(exact):
+        return distance
+    if scale is None and not flush_to_zero:
         return distance
     with mpmath.workdps(60):
-        unit = ulp_of(scale, dtype)
+        unit = ulp_of(abs(exact) if scale is None else scale, dtype)
         if kappa is not None:
             unit = max(unit, ulp_of(mpmath.mpf(0), dtype) * kappa)
+        if flush_to_zero:
+            unit = max(unit, mpmath.ldexp(1, FORMATS[dtype].emin) * max(1, kappa or 1))
         relative_to_scale = abs(mpmath.mpf(got) - exact) / unit
     return min(distance, float(relative_to_scale))

@@ -28,7 +28,7 @@ TANH_GELU_SCALE = math.sqrt(2.0 / math.pi)
 TANH_GELU_CUBIC = 0.044715
 
 _INV_SQRT2 = 1.0 / math.sqrt(2.0)
-_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+_INV_FOURTH_ROOT_2PI = (2.0 * math.pi) ** -0.25
 
 
 # ----------------------------------------------------------------------------- building blocks
@@ -53,7 +53,8 @@ class Logistic:
         self.e_half = xp.exp(-0.5 * self.abs_u)
         self.e = self.e_half * self.e_half
         self.d = 1 + self.e
-        self.h = self.e_half / self.d
+        self.r = 1 / self.d
+        self.h = self.e_half / self.d  # divisions, not ·r: one rounding fewer each
         self.positive = u >= 0
 
     def times_sigma(self, a: Array) -> Array:
@@ -64,7 +65,7 @@ class Logistic:
     @property
     def sigma(self) -> Array:
         """σ(u)."""
-        return self.xp.where(self.positive, 1 / self.d, self.e_half * self.h)
+        return self.xp.where(self.positive, self.r, self.e_half * self.h)
 
     def times_s_s_bar(self, a: Array) -> Array:
         """a·σ(u)σ(-u) = (a·h)·h."""
@@ -72,7 +73,7 @@ class Logistic:
 
     def u_tanh_half(self) -> Array:
         """u·tanh(u/2) = |u|·(1 - e^(-|u|))/(1 + e^(-|u|)); expm1 keeps it exact near 0."""
-        return _times(self.xp, self.abs_u, -self.xp.expm1(-self.abs_u) / self.d)
+        return _times(self.xp, self.abs_u, -self.xp.expm1(-self.abs_u) * self.r)
 
 
 def sigmoid(xp: Namespace, z: Array) -> Array:
@@ -85,33 +86,53 @@ def _logistic_curvature(lg: Logistic, scale: Array) -> Array:
     return lg.times_s_s_bar(scale * (2 - lg.u_tanh_half()))
 
 
-def normal_parts(xp: Namespace, v: Array) -> tuple[Array, Array]:
-    """(Φ(v), φ(v)) with Φ(v) = erfc(-v/√2)/2 and φ(v) = e^(-v²/2)/√(2π)."""
-    cdf = 0.5 * xp.erfc(-v * _INV_SQRT2)
-    pdf = _INV_SQRT_2PI * xp.exp(-0.5 * (v * v))
-    return cdf, pdf
+class Normal:
+    """Φ(v) = erfc(-v/√2)/2 and products with φ(v) = e^(-v²/2)/√(2π).
+
+    Like :class:`Logistic`, φ is kept as the square of q = e^(-v²/4)/(2π)^(1/4) and a·φ is
+    formed as (a·q)·q, so that φ's own underflow (v ≳ 37.6 in float64) does not take a
+    normal-range product such as λ(2 - v²)φ(v) with it.
+    """
+
+    def __init__(self, xp: Namespace, v: Array):
+        self.xp = xp
+        self.cdf = 0.5 * xp.erfc(-v * _INV_SQRT2)
+        self.q = _INV_FOURTH_ROOT_2PI * xp.exp(-0.25 * (v * v))
+
+    def times_pdf(self, a: Array) -> Array:
+        """a·φ(v) = (a·q)·q."""
+        return _times(self.xp, _times(self.xp, a, self.q), self.q)
 
 
 # ----------------------------------------------------------------------------- Swish-β
+def _swish_logistic(xp: Namespace, x: Array, beta: Array) -> Logistic:
+    """The logistic of u = βx, with β = 0 giving u = 0 even at x = ±inf."""
+    return Logistic(xp, _times(xp, x, beta))
+
+
+def _swish_dx(lg: Logistic) -> Array:
+    return lg.sigma + lg.times_s_s_bar(lg.u)
+
+
+def _swish_dbeta(xp: Namespace, lg: Logistic, x: Array) -> Array:
+    x_h = _times(xp, x, lg.h)
+    return _times(xp, x_h, x_h)
+
+
 def swish(xp: Namespace, x: Array, beta: Array) -> Array:
     """x·σ(βx)."""
-    return Logistic(xp, _times(xp, x, beta)).times_sigma(x)
+    return _swish_logistic(xp, x, beta).times_sigma(x)
 
 
 def swish_grad(xp: Namespace, x: Array, beta: Array) -> dict[str, Array]:
     """∂x = σ(u)(1 + u·σ(-u)),  ∂β = x²·σ(u)σ(-u),  u = βx."""
-    u = _times(xp, x, beta)  # β = 0 gives u = 0 even at x = ±inf
-    lg = Logistic(xp, u)
-    x_h = _times(xp, x, lg.h)
-    return {
-        "x": lg.sigma + lg.times_s_s_bar(u),
-        "beta": _times(xp, x_h, x_h),
-    }
+    lg = _swish_logistic(xp, x, beta)
+    return {"x": _swish_dx(lg), "beta": _swish_dbeta(xp, lg, x)}
 
 
 def swish_dxx(xp: Namespace, x: Array, beta: Array) -> Array:
     """∂²x = β·σ(u)σ(-u)·(2 - u·tanh(u/2)),  u = βx."""
-    return _logistic_curvature(Logistic(xp, _times(xp, x, beta)), beta)
+    return _logistic_curvature(_swish_logistic(xp, x, beta), beta)
 
 
 # ----------------------------------------------------------------------------- SSwish
@@ -176,7 +197,7 @@ def gelu_tanh_dxx(xp: Namespace, x: Array) -> Array:
     z, dz, d2z = _tanh_gelu_argument(x)
     lg = Logistic(xp, z)
     # x·tanh(z/2) = |x|·(1 - e^(-|z|))/(1 + e^(-|z|)) since sign z = sign x.
-    x_tanh_half = _times(xp, xp.abs(x), -xp.expm1(-lg.abs_u) / lg.d)
+    x_tanh_half = _times(xp, xp.abs(x), -xp.expm1(-lg.abs_u) * lg.r)
     inner = 2 * dz + x * d2z - _times(xp, dz * dz, x_tanh_half)
     # Where σσ̄ has vanished (|x| huge or infinite), inner may be inf - inf: the limit is 0.
     return lg.times_s_s_bar(xp.where(lg.h == 0, lg.h, inner))
@@ -200,37 +221,52 @@ def gelu_sigmoid_dxx(xp: Namespace, x: Array) -> Array:
 # ----------------------------------------------------------------------------- λ-GELU
 def lambda_gelu(xp: Namespace, x: Array, lam: Array) -> Array:
     """x·Φ(λx)."""
-    cdf, _ = normal_parts(xp, lam * x)
-    return _times(xp, x, cdf)
+    return _times(xp, x, Normal(xp, lam * x).cdf)
 
 
 def lambda_gelu_grad(xp: Namespace, x: Array, lam: Array) -> dict[str, Array]:
     """∂x = Φ(v) + v·φ(v),  ∂λ = x²·φ(v),  v = λx."""
     v = lam * x
-    cdf, pdf = normal_parts(xp, v)
-    return {"x": cdf + _times(xp, v, pdf), "lam": _times(xp, x, _times(xp, x, pdf))}
+    n = Normal(xp, v)
+    x_q = _times(xp, x, n.q)
+    return {"x": n.cdf + n.times_pdf(v), "lam": _times(xp, x_q, x_q)}
 
 
 def lambda_gelu_dxx(xp: Namespace, x: Array, lam: Array) -> Array:
     """λ·φ(v)(2 - v²),  v = λx."""
     v = lam * x
-    _, pdf = normal_parts(xp, v)
-    return lam * _times(xp, 2 - v * v, pdf)
+    return Normal(xp, v).times_pdf(lam * (2 - v * v))
 
 
 # ----------------------------------------------------------------------------- SG-Blend
-#: The GELU each SG-Blend variant blends with: name -> (value, ∂x, ∂²x) formulas.
+def _gelu_sigmoid_value_dx(xp: Namespace, x: Array) -> tuple[Array, Array]:
+    lg = Logistic(xp, SIGMOID_GELU_SLOPE * x)
+    return lg.times_sigma(x), _swish_dx(lg)
+
+
+def _gelu_value_dx(xp: Namespace, x: Array) -> tuple[Array, Array]:
+    n = Normal(xp, x)
+    return _times(xp, x, n.cdf), n.cdf + n.times_pdf(x)
+
+
+def _gelu_tanh_value_dx(xp: Namespace, x: Array) -> tuple[Array, Array]:
+    z, dz, _ = _tanh_gelu_argument(x)
+    lg = Logistic(xp, z)
+    return lg.times_sigma(x), lg.sigma + lg.times_s_s_bar(x * dz)
+
+
+#: The GELU each SG-Blend variant blends with: name -> (value, (value, ∂x), ∂²x) formulas.
 BLEND_BASES = {
-    "gelu_sigmoid": (gelu_sigmoid, gelu_sigmoid_grad, gelu_sigmoid_dxx),
-    "gelu": (gelu, gelu_grad, gelu_dxx),
-    "gelu_tanh": (gelu_tanh, gelu_tanh_grad, gelu_tanh_dxx),
+    "gelu_sigmoid": (gelu_sigmoid, _gelu_sigmoid_value_dx, gelu_sigmoid_dxx),
+    "gelu": (gelu, _gelu_value_dx, gelu_dxx),
+    "gelu_tanh": (gelu_tanh, _gelu_tanh_value_dx, gelu_tanh_dxx),
 }
 
 
 def _blend_weights(xp: Namespace, alpha: Array) -> tuple[Array, Array]:
     """(a, 1 - a) with a = σ(α), both from one exponential."""
-    a = sigmoid(xp, alpha)
-    return a, sigmoid(xp, -alpha)
+    lg = Logistic(xp, alpha)
+    return lg.sigma, xp.where(lg.positive, lg.e_half * lg.h, lg.r)
 
 
 def blend(xp: Namespace, base: str, x: Array, alpha: Array, beta: Array, gamma: Array) -> Array:
@@ -245,18 +281,17 @@ def blend_grad(
 ) -> dict[str, Array]:
     """∂x = a·SSwish' + (1-a)·g',  ∂α = a(1-a)(SSwish - g),  ∂β = a·x²σσ̄(βx),  ∂γ = -a."""
     a, a_bar = _blend_weights(xp, alpha)
-    value, grad, _ = BLEND_BASES[base]
-    inner = swish_grad(xp, x, beta)
-    g = value(xp, x)
-    sw = swish(xp, x, beta)
+    lg = _swish_logistic(xp, x, beta)
+    sw, sw_dx = lg.times_sigma(x), _swish_dx(lg)
+    g, g_dx = BLEND_BASES[base][1](xp, x)
     # At x = ±inf both terms may be the same infinity; x·σ(βx) - g(x) -> 0 there.
     same_infinity = (sw == g) & (xp.abs(g) == math.inf)
-    difference = xp.where(same_infinity, 0 * inner["x"], sw - g) - gamma
+    difference = xp.where(same_infinity, 0 * sw_dx, sw - g) - gamma
     return {
-        "x": a * inner["x"] + a_bar * grad(xp, x)["x"],
+        "x": a * sw_dx + a_bar * g_dx,
         "alpha": (a * a_bar) * difference,
-        "beta": a * inner["beta"],
-        "gamma": 0 * inner["x"] - a,
+        "beta": a * _swish_dbeta(xp, lg, x),
+        "gamma": 0 * sw_dx - a,
     }
 
 

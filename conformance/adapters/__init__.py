@@ -14,7 +14,10 @@ An implementation is any object with::
 parameter names to Python floats exactly representable in that dtype. Results are NumPy
 arrays of ``x``'s shape and dtype; parameter partials are per element (∂f(x_i)/∂p), not
 summed. A parameter outside its domain must raise an exception whose message names the
-parameter. A missing ``grad``/``dxx`` skips those checks (reported as "n/a").
+parameter. A missing ``grad``/``dxx`` skips those checks (reported as "n/a"). An optional
+``flushes_subnormals: Collection[str]`` names dtypes in which the implementation flushes
+subnormals to zero; they are held to the flush-to-zero bound (see ``conformance/ulp.py``)
+and marked "(FTZ)" in the report.
 
 ``--impl package.module:attribute`` loads an implementation: the attribute is either such
 an object or a zero-argument factory returning one. With ``--impl-function NAME`` the

@@ -433,6 +433,25 @@ class Clip(keras.constraints.Constraint):
         return {"min_value": self.min_value, "max_value": self.max_value}
 
 
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class Fill(keras.initializers.Initializer):
+    """Every element equal to ``value``, rounded once to the weight's dtype.
+
+    keras.initializers.Constant goes through float32, so Constant(0.3) gives a float64
+    weight of 0.30000001192...; parity across frameworks needs the float64 value itself.
+    """
+
+    def __init__(self, value: float):
+        self.value = float(value)
+
+    def __call__(self, shape, dtype=None):
+        dtype = tf.as_dtype(dtype or keras.backend.floatx())
+        return tf.cast(tf.fill(shape, tf.constant(self.value, tf.float64)), dtype)
+
+    def get_config(self) -> dict:
+        return {"value": self.value}
+
+
 def _constrained_init(layer: str, parameter: spec.Parameter, value: object) -> float:
     """An explicit initial value must lie where the layer keeps the parameter."""
     interval = parameter.constraint or parameter.domain
@@ -533,7 +552,7 @@ def _beta_initializer(layer: str, parameter: spec.Parameter, beta, beta_initiali
         raise ValueError(f"{layer}: give beta or beta_initializer, not both")
     if beta is not None:
         value = _constrained_init(layer, parameter, beta)
-        return keras.initializers.Constant(value), value
+        return Fill(value), value
     return keras.initializers.get(beta_initializer or "glorot_uniform"), None
 
 
@@ -562,7 +581,7 @@ class SSwish(_Parametric):
         self.beta = self.add_weight(name="beta", shape=shape, initializer=self._beta_init,
                                     constraint=_interval_clip(spec.FUNCTIONS[self.function].parameter("beta")),
                                     autocast=False)
-        self.gamma = self.add_weight(name="gamma", shape=shape, initializer=keras.initializers.Constant(self.gamma_value),
+        self.gamma = self.add_weight(name="gamma", shape=shape, initializer=Fill(self.gamma_value),
                                      autocast=False)
 
     def call(self, inputs):
@@ -628,17 +647,17 @@ class SGBlend(_Parametric):
         record = spec.FUNCTIONS[self.function]
         if self.alpha_parameterization == "direct":
             a = record.parameter("alpha").reparam.forward(self.alpha_value)
-            self.alpha = self.add_weight(name="a", shape=shape, initializer=keras.initializers.Constant(a),
+            self.alpha = self.add_weight(name="a", shape=shape, initializer=Fill(a),
                                          constraint=Clip(0.0, 1.0), autocast=False)
         else:
             constraint = (_interval_clip(record.parameter("alpha")) if self.per_channel
                           else keras.constraints.MinMaxNorm(min_value=0.0, max_value=1.0))
             self.alpha = self.add_weight(name="alpha", shape=shape,
-                                         initializer=keras.initializers.Constant(self.alpha_value),
+                                         initializer=Fill(self.alpha_value),
                                          constraint=constraint, autocast=False)
         self.beta = self.add_weight(name="beta", shape=shape, initializer=self._beta_init,
                                     constraint=_interval_clip(record.parameter("beta")), autocast=False)
-        self.gamma = self.add_weight(name="gamma", shape=shape, initializer=keras.initializers.Constant(self.gamma_value),
+        self.gamma = self.add_weight(name="gamma", shape=shape, initializer=Fill(self.gamma_value),
                                      autocast=False)
 
     def _raw_alpha(self) -> tf.Tensor:
@@ -680,7 +699,7 @@ class LambdaGELU(_Parametric):
         shape = self._weight_shape(input_shape)
         reparam = spec.FUNCTIONS[self.function].parameter("lam").reparam
         self.rho = self.add_weight(name="rho", shape=shape,
-                                   initializer=keras.initializers.Constant(reparam.inverse(self.lam_value)),
+                                   initializer=Fill(reparam.inverse(self.lam_value)),
                                    autocast=False)
 
     @property

@@ -87,7 +87,8 @@ class Parameter:
     domain: Interval  # where the function is defined and accepts the value
     default: float  # the value a functional call uses when the parameter is omitted
     description: str
-    constraint: Interval | None = None  # projection a layer applies after each optimizer step
+    constraint: Interval | None = None  # where a layer keeps it after each optimizer step
+    projection: str = "clip to the constraint interval"  # how it is kept there
     init: str = ""  # how a layer initialises it (parity preset)
     reparam: Reparam | None = None
 
@@ -255,6 +256,8 @@ ALPHA = Parameter(
     "alpha", r"\alpha", REALS, 0.0,
     "raw blend weight; the SSwish share is a = σ(α)",
     constraint=Interval(-1.0, 1.0),
+    projection="Keras MinMaxNorm(0, 1) on the scalar: α ← α·clip(|α|, 0, 1)/(1e-7 + |α|) "
+    "(formulas.keras_min_max_norm); per-channel alpha is clipped elementwise",
     init="zeros (a = 1/2)",
     reparam=Reparam(
         raw="alpha",

@@ -53,13 +53,23 @@ def conformance(session, backend):
     _conformance(session, backend, *session.posargs)
 
 
+#: The cross-framework run needs every backend in one venv.
+EQUIVALENCE = ["equivalence"] if {"torch", "tensorflow", "jax"} <= set(BACKENDS) else []
+
+
 @nox.session
-@nox.parametrize("backend", [*BACKENDS, "docs"])
+@nox.parametrize("backend", [*BACKENDS, "docs", *EQUIVALENCE])
 def tests(session, backend):
-    """Per backend: its unit tests, its docs example, its conformance run. "docs": the site."""
+    """Per backend: its unit tests, its docs example, its conformance run. "docs": the site.
+    "equivalence": one model trained in torch, TensorFlow and JAX gives the same numbers."""
     if backend == "docs":
         session.install("-e", ".[test,docs]")
         session.run("pytest", "tests/docs", "-q", *session.posargs)
+        return
+    if backend == "equivalence":
+        session.install(*BACKENDS["torch"][0])
+        session.install("-e", ".[test,torch,tensorflow-cpu,jax,examples]")
+        session.run("pytest", "tests/equivalence", "-q", "-s", *session.posargs)
         return
     _install(session, backend)
     if backend == "numpy":
@@ -74,3 +84,20 @@ def docs(session):
     """Build the formula reference into docs/_site (reads conformance-results/*.json if present)."""
     session.install("-e", ".[test,docs]")
     session.run("python", "docs/build.py", *session.posargs)
+
+
+@nox.session
+@nox.parametrize("backend", [b for b in BACKENDS if b != "numpy"])
+def bench(session, backend):
+    """fwd and fwd+bwd time and bytes saved for backward, as ratios to the native GELU."""
+    _install(session, backend)
+    session.run("python", f"benchmarks/bench_{backend}.py", *session.posargs)
+
+
+@nox.session
+@nox.parametrize("backend", list(BACKENDS))
+def fuzz(session, backend):
+    """The conformance properties with 100 000 Hypothesis examples each (not run in CI)."""
+    _install(session, backend)
+    session.env["SGBLEND_CONFORMANCE_PROFILE"] = "fuzz"
+    _conformance(session, backend, "-k", "test_random", *session.posargs)

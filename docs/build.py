@@ -182,7 +182,7 @@ RENDERED_FUNCTION_FIELDS = {
     "extrema", "decisions", "variants", "source",
 }
 RENDERED_PARAMETER_FIELDS = {
-    "name", "symbol", "domain", "default", "description", "constraint", "init", "reparam",
+    "name", "symbol", "domain", "default", "description", "constraint", "projection", "init", "reparam",
 }
 RENDERED_REPARAM_FIELDS = {"raw", "latex", "derivative_latex", "forward", "inverse", "derivative", "reason"}
 
@@ -347,7 +347,7 @@ def parameters_html(record) -> str:
             esc(p.description),
             f"<code>{esc(p.domain)}</code>",
             esc(fmt_number(p.default)),
-            f"<code>{esc(p.constraint)}</code>" if p.constraint else "none",
+            (f"<code>{esc(p.constraint)}</code>: {esc(p.projection)}") if p.constraint else "none",
             esc(p.init) if p.init else "—",
         ])
     parts = [table(

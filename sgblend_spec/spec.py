@@ -522,7 +522,8 @@ def _check_parameter(function: str, p: Parameter, value: object) -> None:
     # Python ints are accepted as numbers; integer, bool and complex *arrays* are not.
     is_python_number = isinstance(value, (int, float)) and not isinstance(value, bool)
     arr = np.asarray(value)
-    if not is_python_number and arr.dtype.kind != "f":
+    # ml_dtypes.bfloat16 is a float that NumPy files under kind 'V'.
+    if not is_python_number and arr.dtype.kind != "f" and arr.dtype.name != "bfloat16":
         raise TypeError(
             f"{function}: parameter '{p.name}' must be real floating point, got dtype {arr.dtype}"
         )

@@ -35,6 +35,10 @@ class JaxBackend:
         self._jax = jax
         self._backend = backend
         self.dtypes = spec.DTYPES if x64 else tuple(d for d in spec.DTYPES if d != "float64")
+        # XLA's CPU code flushes float64 subnormals to zero (arithmetic, exp and erfc), so
+        # float64 is held to the flush-to-zero bound; the narrower dtypes stay exact
+        # through the float64 working precision and bit-level conversions.
+        self.flushes_subnormals = ("float64",) if x64 else ()
         self.name = "jax" if x64 else "jax-x64-off"
         self.version = f"sgblend_spec {sgblend_spec.__version__}, jax {jax.__version__}, x64 {'on' if x64 else 'off'}"
         self._grad = {}

@@ -81,6 +81,8 @@ def test_unknown_parameter_and_non_float_types_are_rejected():
     with pytest.raises(TypeError, match="'beta'"):
         reference.swish(np.zeros(3), beta=True)
     assert reference.swish(np.zeros(3), beta=2).dtype == np.float64  # a Python int is a number
+    bf16 = reference.swish(np.zeros(3, dtype=ml_dtypes.bfloat16), beta=np.array([1.5], dtype=ml_dtypes.bfloat16))
+    assert bf16.dtype == ml_dtypes.bfloat16
 
 
 def test_default_parameters_are_the_spec_defaults():

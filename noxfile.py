@@ -101,3 +101,17 @@ def fuzz(session, backend):
     _install(session, backend)
     session.env["SGBLEND_CONFORMANCE_PROFILE"] = "fuzz"
     _conformance(session, backend, "-k", "test_random", *session.posargs)
+
+
+@nox.session
+@nox.parametrize("backend", [b for b in BACKENDS if b != "numpy"])
+def native(session, backend):
+    """The framework's own GELU/SiLU through the same suite, for the docs' comparison table.
+
+    They are not expected to meet the bounds: the session records by how much they miss."""
+    _install(session, backend)
+    cls = {"torch": "TorchNative", "tensorflow": "TensorFlowNative", "jax": "JaxNative"}[backend]
+    session.run(
+        "pytest", "conformance", f"--impl=conformance.adapters.native:{cls}", "-q", "-k", "test_grid",
+        f"--report-json=conformance-results/{backend}-native.json", *session.posargs, success_codes=[0, 1],
+    )

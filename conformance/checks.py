@@ -51,16 +51,16 @@ class Report:
         for function in functions:
             quantities = spec.FUNCTIONS[function].quantities
             lines.append("")
-            lines.append(f"{function:<18}" + "".join(f"{q:>12}" for q in quantities))
+            lines.append(f"{function:<18}" + "".join(f"{q:>13}" for q in quantities))
             for dtype in dtypes:
                 cells = []
                 for q in quantities:
                     e = self.entries.get((function, dtype, q))
                     if e is None or not e.supported:
-                        cells.append(f"{'n/a':>12}")
+                        cells.append(f"{'n/a':>13}")
                     else:
                         mark = " " if e.passed else "!"
-                        cells.append(f"{_fmt(e.max_error):>9}[{e.bound}]{mark}"[-12:].rjust(12))
+                        cells.append(f"{_fmt(e.max_error)}[{e.bound}]{mark}".rjust(13))
                 label = dtype + (" (FTZ)" if dtype in self.flushes_subnormals else "")
                 lines.append(f"  {label:<16}" + "".join(cells))
         failed = [k for k, e in self.entries.items() if not e.passed]

@@ -118,3 +118,20 @@ def parameters(function: str, dtype: str) -> st.SearchStrategy[dict[str, float]]
     return st.fixed_dictionaries(fields).filter(
         lambda d: all(d[p.name] in p.domain for p in record.params)
     )
+
+
+def _fixed(impl, function: str, dtype: str) -> dict[str, float] | None:
+    """Parameters an implementation supports only at one value (``fixed_params``), rounded."""
+    fixed = getattr(impl, "fixed_params", {}).get(function)
+    return None if fixed is None else {k: representable(v, dtype) for k, v in fixed.items()}
+
+
+def cases_for(impl, function: str, dtype: str) -> list[dict[str, float]]:
+    """The parameter cases of ``function`` that ``impl`` supports."""
+    fixed = _fixed(impl, function, dtype)
+    return [fixed] if fixed is not None else parameter_cases(function, dtype)
+
+
+def parameters_for(impl, function: str, dtype: str) -> st.SearchStrategy[dict[str, float]]:
+    fixed = _fixed(impl, function, dtype)
+    return st.just(fixed) if fixed is not None else parameters(function, dtype)

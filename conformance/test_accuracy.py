@@ -18,7 +18,7 @@ def _fail(failures: list[str]) -> None:
 def test_grid(impl, function, dtype):
     """Every magnitude, both signs, overflow points, critical points, every parameter edge."""
     failures = []
-    for params in strategies.parameter_cases(function, dtype):
+    for params in strategies.cases_for(impl, function, dtype):
         failures += compare(impl, function, dtype, strategies.grid(dtype, params), params)
     _fail(failures)
 
@@ -26,7 +26,7 @@ def test_grid(impl, function, dtype):
 def test_random(impl, function, dtype):
     """Hypothesis: whole finite range of the dtype (subnormals included) and random parameters."""
 
-    @given(xs=strategies.inputs(dtype), params=strategies.parameters(function, dtype))
+    @given(xs=strategies.inputs(dtype), params=strategies.parameters_for(impl, function, dtype))
     def check(xs, params):
         _fail(compare(impl, function, dtype, xs, params))
 

@@ -17,7 +17,8 @@ summed. A parameter outside its domain must raise an exception whose message nam
 parameter. A missing ``grad``/``dxx`` skips those checks (reported as "n/a"). An optional
 ``flushes_subnormals: Collection[str]`` names dtypes in which the implementation flushes
 subnormals to zero; they are held to the flush-to-zero bound (see ``conformance/ulp.py``)
-and marked "(FTZ)" in the report.
+and marked "(FTZ)" in the report. An optional ``fixed_params: dict[str, dict[str, float]]``
+restricts a function to one parameter set (a native SiLU is ``swish`` at β = 1).
 
 ``--impl package.module:attribute`` loads an implementation: the attribute is either such
 an object or a zero-argument factory returning one. With ``--impl-function NAME`` the

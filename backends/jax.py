@@ -72,6 +72,7 @@ from sgblend_spec import formulas, spec
 from sgblend_spec._namespace import Namespace
 
 __all__ = [
+    "import_parameters",
     *spec.FUNCTIONS,
     "NAMESPACE",
     "working_dtype",
@@ -669,3 +670,13 @@ def __getattr__(attribute: str):
 
 def __dir__():
     return sorted(set(globals()) | set(_NNX_LAYERS))
+
+
+def import_parameters(name: str, parameters: Mapping[str, Any], shape: tuple[int, ...] = ()) -> dict[str, jax.Array]:
+    """A parameter pytree for :func:`apply` from arrays keyed by spec name (e.g. the Keras
+    layer's ``sgblend_spec.backends.tensorflow.export_parameters``), reshaped to ``shape``
+    (``()`` for the authors' scalars, which Keras stores with shape (1,))."""
+    expected = set(_trainable(name))
+    if set(parameters) != expected:
+        raise ValueError(f"import_parameters({name!r}): expected parameters {sorted(expected)}, got {sorted(parameters)}")
+    return {k: jnp.asarray(np.asarray(v)).reshape(shape) for k, v in parameters.items()}

@@ -56,6 +56,7 @@ from sgblend_spec import formulas, spec
 from sgblend_spec._namespace import Namespace
 
 __all__ = [
+    "export_parameters",
     "NAMESPACE",
     *spec.FUNCTIONS,
     "Clip",
@@ -714,3 +715,13 @@ class LambdaGELU(_Parametric):
 
     def get_config(self) -> dict:
         return {**super().get_config(), "lam": self.lam_value}
+
+
+def export_parameters(layer: keras.layers.Layer) -> dict[str, np.ndarray]:
+    """A layer's trainable parameters as NumPy arrays keyed by their spec names.
+
+    This is the interchange format of the weight converter: the torch modules' state_dict
+    and the JAX parameter pytrees use the same names and shapes (load with
+    ``sgblend_spec.backends.torch.import_parameters`` or ``...jax.import_parameters``).
+    """
+    return {v.name.split("/")[-1].split(":")[0]: np.array(v.numpy()) for v in layer.trainable_weights}

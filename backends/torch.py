@@ -54,6 +54,7 @@ from sgblend_spec import formulas, spec
 from sgblend_spec._namespace import Namespace
 
 __all__ = [
+    "import_parameters",
     "NAMESPACE",
     "COMPILE",
     "COMPILE_MIN_NUMEL",
@@ -748,3 +749,14 @@ def register_constraints(optimizer: torch.optim.Optimizer, model: nn.Module):
             m.project_()
 
     return optimizer.register_step_post_hook(project)
+
+
+def import_parameters(module: nn.Module, parameters: dict) -> nn.Module:
+    """Load parameters keyed by spec name (e.g. from the Keras layer's
+    ``sgblend_spec.backends.tensorflow.export_parameters``) into ``module``, in place.
+
+    Names and shapes must match the module's (scalars are shape (1,) in both frameworks).
+    """
+    state = {k: torch.as_tensor(v, dtype=getattr(module, k).dtype) for k, v in parameters.items()}
+    module.load_state_dict(state, strict=True)
+    return module

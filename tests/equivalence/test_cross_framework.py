@@ -131,3 +131,37 @@ def test_three_frameworks_train_to_the_same_numbers(case, capsys):
         assert names.keys() == ref.keys(), (framework, names, ref)
         for k in ref:
             assert names[k] == pytest.approx(ref[k], rel=1e-10, abs=1e-12), (framework, k)
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_a_saved_keras_model_transfers_into_torch_and_jax(case, tmp_path):
+    """Train the Keras layer, save and reload the model, convert its activation's weights
+    (export_parameters → import_parameters) and get the same outputs in torch and JAX."""
+    import keras
+
+    function = CASES[case]["function"]
+    keras_cls = {"sgblend": stf.SGBlend, "lambda_gelu": stf.LambdaGELU}[function]
+    torch_cls = {"sgblend": st.SGBlend, "lambda_gelu": st.LambdaGELU}[function]
+    x, y, _ = _data()
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((64,), dtype="float64"), keras.layers.Dense(16, dtype="float64"),
+                              keras_cls(**CASES[case]["init"], dtype="float64")])
+    model.compile(optimizer=keras.optimizers.SGD(0.5), loss="mse")
+    model.fit(x, np.tanh(x[:, :16]), epochs=2, batch_size=256, verbose=0)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+    parameters = stf.export_parameters(loaded.layers[-1])
+    assert parameters.keys() == {"alpha", "beta", "gamma"} or parameters.keys() == {"rho"}
+    hidden = loaded.layers[0](x).numpy()
+    expected = loaded.layers[-1](hidden).numpy()
+    # float64 is evaluated natively by each framework's own exp/erfc: equal within the
+    # spec's float64 bound (a few ULP), not bit for bit.
+    module = st.import_parameters(torch_cls(**CASES[case]["init"], dtype=torch.float64), parameters)
+    np.testing.assert_allclose(module(torch.tensor(hidden)).detach().numpy(), expected, rtol=1e-14, atol=1e-15)
+    pytree = sj.import_parameters(function, parameters)
+    np.testing.assert_allclose(np.asarray(sj.apply(function, pytree, jnp.asarray(hidden))), expected,
+                               rtol=1e-14, atol=1e-15)
+    # Training moved the activation's parameters, so the transfer carries real values.
+    init = dict(CASES[case]["init"])
+    initial = {"rho": (init["lam"] - 1) ** 0.5} if "lam" in init else init
+    assert any(abs(float(parameters[k][0]) - v) > 1e-6 for k, v in initial.items())

@@ -24,6 +24,10 @@ class Namespace:
 
     ``where(cond, a, b)`` takes two arrays of the working dtype (never Python scalars).
     ``erfc`` is the complementary error function, accurate in its tail (relative error).
+    A backend that differentiates *through* the formulas (for second derivatives) must give
+    ``abs`` the derivative +1 at 0 and ``where`` the product rule where both branches are
+    0: the formulas are even/odd in u by construction, and sign(0) = 0 would drop the odd
+    part's slope at u = 0 (the torch and TensorFlow backends do this).
     """
 
     name: str

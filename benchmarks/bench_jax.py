@@ -1,100 +1,96 @@
-"""Jitted forward and forward+backward times of sgblend and lambda_gelu against jax.nn.gelu.
+"""JAX backend: jitted fwd and fwd+bwd time, as ratios to jax.nn.gelu(approximate=False).
 
-    python benchmarks/bench_jax.py [--sizes 1000000 16000000] [--repeats 7] [--x64 both]
+    python benchmarks/bench_jax.py [--sizes 1048576 16777216] [--repeats 5] [--functions ...]
 
-Every time is the median of ``--repeats`` runs of a jitted call on float32 input (after a
-compile-and-warm-up call), measured in the same process as the baseline, the native exact
-GELU ``jax.nn.gelu(x, approximate=False)``; the ratios are what is reported. The
-backward is ``jax.grad`` of ``sum(f(x))`` in x (what a layer's backward pass needs), so
-fwd+bwd is ``value_and_grad``. With x64 on, float32 inputs are evaluated in float64 (the
-accurate mode); with x64 off, in float32 — the difference is the cost of the float64
-internal evaluation. Results go to benchmarks/results/jax.json.
+Runs with ``jax_enable_x64`` on, the mode in which float32 inputs are evaluated in float64
+and meet the spec's bounds. fwd+bwd is ``jax.vjp`` of the function in x and in every
+parameter (float32 scalars at the spec defaults) applied to a random upstream gradient,
+all under one ``jit``. Reference rows, not conformant: sgblend and lambda_gelu with x64
+off (evaluated in float32), and the floor of the float64 evaluation, the two float64
+exponentials SG-Blend's value needs. Saved bytes: the arrays held by the function
+``jax.vjp`` returns (its residuals), outside jit. Results: benchmarks/results/jax.json.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import pathlib
-import platform
-import statistics
-import time
+import os
 
 import jax
 import jax.numpy as jnp
 
-from sgblend_spec.backends import jax as sj
+import harness
+from sgblend_spec import formulas, spec
+from sgblend_spec.backends import jax as backend
 
-CANDIDATES = {
-    "gelu_native": lambda x: jax.nn.gelu(x, approximate=False),
-    "sgblend": lambda x: sj.sgblend(x, alpha=0.0, beta=1.0, gamma=0.0),
-    "lambda_gelu": lambda x: sj.lambda_gelu(x, lam=1.6931472),
-}
+jax.config.update("jax_enable_x64", True)
 
 
-def _median_ms(fn, x, repeats: int) -> float:
-    jax.block_until_ready(fn(x))  # compile and warm up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(fn(x))
-        times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times)
+def _residual_bytes(f, *primals) -> int:
+    _, vjp = jax.vjp(f, *primals)
+    arrays = {id(a): a.nbytes for a in jax.tree_util.tree_leaves(vjp) if isinstance(a, jax.Array)}
+    return sum(arrays.values())
 
 
-def measure(size: int, repeats: int) -> dict:
-    x = jax.random.normal(jax.random.key(0), (size,), jnp.float32) * 3
-    out = {}
-    for name, f in CANDIDATES.items():
-        forward = jax.jit(f)
-        both = jax.jit(jax.value_and_grad(lambda v, f=f: jnp.sum(f(v))))
-        out[name] = {"fwd_ms": _median_ms(forward, x, repeats), "fwd_bwd_ms": _median_ms(both, x, repeats)}
-    base = out["gelu_native"]
-    for name in CANDIDATES:
-        out[name]["fwd_ratio"] = out[name]["fwd_ms"] / base["fwd_ms"]
-        out[name]["fwd_bwd_ratio"] = out[name]["fwd_bwd_ms"] / base["fwd_bwd_ms"]
+def _timed(f, x, dy, params=(), backward=True, x64=True) -> harness.Timed:
+    def mode(g):
+        def run(*args):
+            with jax.enable_x64(x64):
+                return g(*args)
+        return run
+
+    forward = jax.jit(f)
+
+    @jax.jit
+    def forward_backward(x, dy, *params):
+        y, vjp = jax.vjp(f, x, *params)
+        return y, vjp(dy)
+
+    with jax.enable_x64(x64):
+        saved = _residual_bytes(f, x, *params) if backward else None
+    return harness.Timed(lambda: mode(forward)(x, *params),
+                         (lambda: mode(forward_backward)(x, dy, *params)) if backward else None, saved)
+
+
+def _parameters(name: str) -> tuple:
+    return tuple(jnp.float32(v) for v in spec.FUNCTIONS[name].defaults.values())
+
+
+def _spec_function(name: str):
+    names = spec.FUNCTIONS[name].param_names
+    return lambda x, *p: getattr(backend, name)(x, **dict(zip(names, p)))
+
+
+def _floor(x):
+    x64 = x.astype(jnp.float64)
+    return (jnp.exp(-jnp.abs(x64)) + jnp.exp(-jnp.abs(formulas.SIGMOID_GELU_SLOPE * x64))).astype(jnp.float32)
+
+
+def cases(functions: list[str]) -> list[harness.Case]:
+    out = [harness.Case("jax.nn.gelu (exact)", "native", "jax.nn.gelu(x, approximate=False)",
+                        lambda x, dy: _timed(lambda t: jax.nn.gelu(t, approximate=False), x, dy))]
+    for name in functions:
+        out.append(harness.Case(name, "spec", "", lambda x, dy, name=name: _timed(
+            _spec_function(name), x, dy, _parameters(name))))
+    for name in ("sgblend", "lambda_gelu"):
+        if name in functions:
+            out.append(harness.Case(
+                f"{name}, x64 off", "reference",
+                "jax_enable_x64 off: evaluated in float32 (not conformant); prices the float64 evaluation",
+                lambda x, dy, name=name: _timed(_spec_function(name), x, dy, _parameters(name), x64=False)))
+    out.append(harness.Case(
+        "floor: 2 float64 exp", "reference",
+        "exp(-|x|) + exp(-|1.702x|) in float64, jitted: the least float64 work SG-Blend's value needs",
+        lambda x, dy: _timed(_floor, x, dy, backward=False)))
     return out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 16_000_000])
-    parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--x64", choices=["on", "off", "both"], default="both")
-    parser.add_argument("--out", default=str(pathlib.Path(__file__).parent / "results" / "jax.json"))
-    args = parser.parse_args()
-    modes = {"on": [True], "off": [False], "both": [False, True]}[args.x64]
-    results = {
-        "jax": jax.__version__,
-        "device": str(jax.devices()[0].device_kind),
-        "platform": platform.platform(),
-        "dtype": "float32",
-        "runs": {},
-    }
-    for x64 in modes:
-        with jax.enable_x64(x64):
-            mode = "x64_on" if x64 else "x64_off"
-            results["runs"][mode] = {}
-            for size in args.sizes:
-                r = measure(size, args.repeats)
-                results["runs"][mode][str(size)] = r
-                print(f"\n{mode}  n={size:,}  ({results['device']})")
-                print(f"  {'function':<14}{'fwd ms':>10}{'ratio':>8}{'fwd+bwd ms':>13}{'ratio':>8}")
-                for name, v in r.items():
-                    print(f"  {name:<14}{v['fwd_ms']:>10.2f}{v['fwd_ratio']:>8.2f}"
-                          f"{v['fwd_bwd_ms']:>13.2f}{v['fwd_bwd_ratio']:>8.2f}")
-    if {"x64_on", "x64_off"} <= set(results["runs"]):
-        print("\ncost of the float64 internal evaluation (x64 on / x64 off, same function):")
-        for size in args.sizes:
-            for name in ("sgblend", "lambda_gelu"):
-                on, off = results["runs"]["x64_on"][str(size)][name], results["runs"]["x64_off"][str(size)][name]
-                print(f"  n={size:,} {name:<12} fwd {on['fwd_ms'] / off['fwd_ms']:.2f}x"
-                      f"   fwd+bwd {on['fwd_bwd_ms'] / off['fwd_bwd_ms']:.2f}x")
-    path = pathlib.Path(args.out)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(results, indent=1) + "\n")
-    print(f"\nwritten to {path}")
+def _inputs(numel: int):
+    kx, kd = jax.random.split(jax.random.key(0))
+    return jax.random.normal(kx, (numel,), jnp.float32) * 3, jax.random.normal(kd, (numel,), jnp.float32)
 
 
 if __name__ == "__main__":
-    main()
+    args = harness.arguments(__doc__.splitlines()[0])
+    harness.main("jax", f"jax {jax.__version__}", f"jit on {jax.devices()[0].device_kind}, x64 on (float64 evaluation)",
+                 "jax.nn.gelu (exact)", os.cpu_count(), cases(args.functions), _inputs,
+                 jax.block_until_ready, args)

@@ -1,50 +1,27 @@
-"""PyTorch backend speed and memory, as ratios to torch's native GELU measured in the same run.
+"""PyTorch backend: fwd and fwd+bwd time and bytes saved for backward, as ratios to F.gelu.
 
-    python benchmarks/bench_torch.py [--sizes 1048576 16777216] [--repeats 7]
+    python benchmarks/bench_torch.py [--sizes 1048576 16777216] [--repeats 5] [--functions ...]
 
-For each size (float32, CPU) it times, median of ``--repeats`` runs after a warm-up:
-
-* fwd: the forward pass (inference, no autograd graph);
-* fwd+bwd: forward with x.requires_grad and backward of a random upstream gradient;
-
-for torch.nn.functional.gelu (the yardstick), and for SGBlend, LambdaGELU and SSwish modules
-(scalar parameters) in three modes: ``compiled`` (the default: kernels compiled once),
-``eager`` (SGBLEND_TORCH_COMPILE=0), and ``fp32-native`` (the same formulas compiled in
-float32 without the float64 upcast, which do NOT meet the accuracy bounds: shown only to
-price the upcast). It also reports the bytes autograd saves for backward (counted with
-torch.autograd.graph.saved_tensors_hooks). Results are printed and written as JSON to
-benchmarks/results/torch.json.
+Every spec function runs through the public functional API with 0-d float32 parameters
+that require grad (what a module with scalar parameters does), with the backend's defaults:
+kernels compiled once (float64 evaluation, rounded once). Reference rows, not conformant:
+the same formulas compiled in float32 (what the float64 evaluation costs), and the floor of
+that evaluation, the two float64 exponentials SG-Blend's value needs and nothing else.
+Saved bytes are counted with ``torch.autograd.graph.saved_tensors_hooks`` (distinct
+storages). Results: benchmarks/results/torch.json.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import pathlib
-import platform
-import statistics
-import time
-
 import torch
 import torch.nn.functional as F
 
-from sgblend_spec import formulas
+import harness
+from sgblend_spec import formulas, spec
 from sgblend_spec.backends import torch as backend
 
 
-def _median_ms(fn, repeats: int) -> float:
-    fn()  # warm-up (includes compilation)
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times)
-
-
-def _saved_bytes(module, x: torch.Tensor) -> int:
-    """Bytes of the distinct storages autograd saves for backward during one forward."""
+def _saved_bytes(fn, x: torch.Tensor, params) -> int:
     storages: dict[int, int] = {}
 
     def pack(t: torch.Tensor):
@@ -52,129 +29,96 @@ def _saved_bytes(module, x: torch.Tensor) -> int:
         return t
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        module(x.detach().requires_grad_())
+        fn(x.detach().requires_grad_(), *params)
     return sum(storages.values())
 
 
-class _Float32Native(torch.autograd.Function):
-    """The spec formulas evaluated directly in float32 (no upcast): a speed reference only."""
+def _timed(fn, x: torch.Tensor, dy: torch.Tensor, params=(), backward=True) -> harness.Timed:
+    xg = x.detach().clone().requires_grad_()
 
-    _value = {}
-    _grad = {}
+    def fwd():
+        with torch.no_grad():
+            return fn(x, *params)
+
+    def fwd_bwd():
+        for t in (xg, *params):
+            t.grad = None
+        fn(xg, *params).backward(dy)
+
+    return harness.Timed(fwd, fwd_bwd if backward else None, _saved_bytes(fn, x, params) if backward else None)
+
+
+def _parameters(name: str) -> tuple[torch.Tensor, ...]:
+    return tuple(torch.tensor(v, dtype=torch.float32, requires_grad=True) for v in spec.FUNCTIONS[name].defaults.values())
+
+
+class _Float32Formulas(torch.autograd.Function):
+    """The spec formulas evaluated directly in float32, compiled: a price tag, not conformant."""
+
+    compiled: dict = {}
+
+    @staticmethod
+    def kernels(name):
+        if name not in _Float32Formulas.compiled:
+            value, grad, _ = formulas.formulas_for(name)
+            keys = ("x", *spec.FUNCTIONS[name].param_names)
+
+            def backward_kernel(g, x, *p):
+                partials = grad(backend.NAMESPACE, x, *p)
+                return tuple((g * partials[k]).sum_to_size(t.shape) for k, t in zip(keys, (x, *p)))
+
+            _Float32Formulas.compiled[name] = (
+                torch.compile(lambda x, *p: value(backend.NAMESPACE, x, *p), fullgraph=True, dynamic=True),
+                torch.compile(backward_kernel, fullgraph=True, dynamic=True),
+            )
+        return _Float32Formulas.compiled[name]
 
     @staticmethod
     def forward(ctx, name, x, *params):
         ctx.name = name
         ctx.save_for_backward(x, *params)
-        if name not in _Float32Native._value:
-            value = formulas.formulas_for(name)[0]  # looked up outside the traced code
-            _Float32Native._value[name] = torch.compile(
-                lambda x, *p: value(backend.NAMESPACE, x, *p), fullgraph=True, dynamic=True)
-        fn = _Float32Native._value[name]
-        return fn(x, *params)
+        return _Float32Formulas.kernels(name)[0](x, *params)
 
     @staticmethod
     def backward(ctx, g):
         x, *params = ctx.saved_tensors
-        name = ctx.name
-        grad = formulas.formulas_for(name)[1]
-
-        def kernel(g, x, *p):
-            partials = grad(backend.NAMESPACE, x, *p)
-            keys = ("x", *backend._PARAM_NAMES[name])
-            return tuple((g * partials[k]).sum_to_size(t.shape) for k, t in zip(keys, (x, *p)))
-
-        fn = _Float32Native._grad.setdefault(name, torch.compile(kernel, fullgraph=True, dynamic=True))
-        return (None, *fn(g, x, *params))
+        return (None, *_Float32Formulas.kernels(ctx.name)[1](g, x, *params))
 
 
-class _NativeModule(torch.nn.Module):
-    def __init__(self, module):
-        super().__init__()
-        self.inner = module
-
-    def forward(self, x):
-        m = self.inner
-        params = [m._channel(getattr(m, n), x) if n != "lam" else m._channel(m.lam, x)
-                  for n in backend._PARAM_NAMES[m.function]]
-        return _Float32Native.apply(m.function, x, *params)
+_floor = torch.compile(
+    lambda x: (torch.exp(-x.double().abs()) + torch.exp(-(formulas.SIGMOID_GELU_SLOPE * x.double()).abs())).float(),
+    fullgraph=True, dynamic=True,
+)
 
 
-def _modules():
-    return {
-        "sgblend": lambda: backend.SGBlend(beta=1.0),
-        "lambda_gelu": lambda: backend.LambdaGELU(lam=2.5),
-        "sswish": lambda: backend.SSwish(beta=1.0),
-    }
-
-
-def _bench(size: int, repeats: int) -> dict:
-    torch.manual_seed(0)
-    x = torch.randn(size)
-    upstream = torch.randn(size)
-    xg = x.clone().requires_grad_()
-
-    def timings(module) -> dict:
-        def fwd():
-            with torch.no_grad():
-                module(x)
-
-        def fwd_bwd():
-            xg.grad = None
-            for p in module.parameters():
-                p.grad = None
-            module(xg).backward(upstream)
-
-        return {"fwd_ms": _median_ms(fwd, repeats), "fwd_bwd_ms": _median_ms(fwd_bwd, repeats),
-                "saved_bytes": _saved_bytes(module, x)}
-
-    class NativeGELU(torch.nn.Module):
-        def forward(self, x):
-            return F.gelu(x)
-
-    out = {"numel": size, "gelu_native": timings(NativeGELU())}
-    for name, make in _modules().items():
-        rows = {}
-        backend.COMPILE, backend.COMPILE_MIN_NUMEL = True, 0
-        rows["compiled"] = timings(make())
-        backend.COMPILE = False
-        rows["eager"] = timings(make())
-        backend.COMPILE = True
-        rows["fp32-native"] = timings(_NativeModule(make()))
-        out[name] = rows
+def cases(functions: list[str]) -> list[harness.Case]:
+    out = [harness.Case("F.gelu (exact)", "native", "torch.nn.functional.gelu, approximate='none'",
+                        lambda x, dy: _timed(F.gelu, x, dy))]
+    for name in functions:
+        out.append(harness.Case(name, "spec", "", lambda x, dy, name=name: _timed(
+            getattr(backend, name), x, dy, _parameters(name))))
+    for name in ("sgblend", "lambda_gelu"):
+        if name in functions:
+            out.append(harness.Case(
+                f"{name}, float32 formulas", "reference",
+                "the same formulas evaluated in float32 (not conformant: 25-235 ULP off); prices the float64 evaluation",
+                lambda x, dy, name=name: _timed(lambda x, *p: _Float32Formulas.apply(name, x, *p), x, dy,
+                                                _parameters(name))))
+    out.append(harness.Case(
+        "floor: 2 float64 exp", "reference",
+        "exp(-|x|) + exp(-|1.702x|) in float64, compiled: the least float64 work SG-Blend's value needs",
+        lambda x, dy: _timed(lambda x: _floor(x), x, dy, backward=False)))
     return out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[1 << 20, 1 << 24])
-    parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--output", default=str(pathlib.Path(__file__).parent / "results" / "torch.json"))
-    args = parser.parse_args()
-
-    results = {
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
-        "machine": platform.processor() or platform.machine(),
-        "runs": [_bench(size, args.repeats) for size in args.sizes],
-    }
-    for run in results["runs"]:
-        base = run["gelu_native"]
-        print(f"\nfloat32, {run['numel']:,} elements, {results['threads']} threads; "
-              f"F.gelu: fwd {base['fwd_ms']:.2f} ms, fwd+bwd {base['fwd_bwd_ms']:.2f} ms, "
-              f"saved {base['saved_bytes'] / 2**20:.1f} MiB")
-        print(f"{'function':<13}{'mode':<13}{'fwd ms':>9}{'x gelu':>8}{'fwd+bwd ms':>12}{'x gelu':>8}{'saved MiB':>11}")
-        for name in _modules():
-            for mode, row in run[name].items():
-                row["fwd_ratio"] = row["fwd_ms"] / base["fwd_ms"]
-                row["fwd_bwd_ratio"] = row["fwd_bwd_ms"] / base["fwd_bwd_ms"]
-                print(f"{name:<13}{mode:<13}{row['fwd_ms']:>9.2f}{row['fwd_ratio']:>8.2f}"
-                      f"{row['fwd_bwd_ms']:>12.2f}{row['fwd_bwd_ratio']:>8.2f}{row['saved_bytes'] / 2**20:>11.1f}")
-    path = pathlib.Path(args.output)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(results, indent=1) + "\n")
-    print(f"\nwritten to {path}")
+def _inputs(numel: int):
+    g = torch.Generator().manual_seed(0)
+    return torch.randn(numel, generator=g) * 3, torch.randn(numel, generator=g)
 
 
 if __name__ == "__main__":
-    main()
+    args = harness.arguments(__doc__.splitlines()[0])
+    mode = ("kernels compiled with torch.compile (float64 evaluation)" if backend.COMPILE
+            else "eager kernels (SGBLEND_TORCH_COMPILE=0)")
+    harness.main("torch", f"torch {torch.__version__}", mode, "F.gelu (exact)", torch.get_num_threads(),
+                 cases(args.functions), _inputs, lambda r: None, args)

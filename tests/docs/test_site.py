@@ -112,7 +112,7 @@ def test_function_page_carries_every_formula_of_its_record(site, name):
         assert f"<td>{builder.esc(builder.fmt_number(expected))}</td>" in special
 
 
-@pytest.mark.parametrize("page", ["index", "tolerance", "accuracy", *spec.FUNCTIONS])
+@pytest.mark.parametrize("page", ["index", "tolerance", "accuracy", "speed", *spec.FUNCTIONS])
 def test_no_raw_tex_in_page_text(site, page):
     text = "".join(parse(site / f"{page}.html").text)
     assert not RAW_TEX.search(text), RAW_TEX.search(text)
@@ -180,6 +180,31 @@ def test_accuracy_tables_come_from_the_json_reports(tmp_path):
     (tmp_path / "fake.json").write_text(json.dumps(_report(0.5, True)))
     summary = builder.accuracy_page(builder.load_results(tmp_path), spec)
     assert '<span class="fail"' not in summary and "every measured entry is within its bound" in summary
+
+
+def test_speed_page_renders_the_benchmark_harness_output(tmp_path):
+    from benchmarks import harness
+
+    assert harness.load(tmp_path) == [] and "nox -s bench" in builder.speed_page([])
+
+    def case(name, kind, work):
+        return harness.Case(name, kind, f"{name} note", lambda x, dy: harness.Timed(
+            lambda: sum(range(work)), (lambda: sum(range(2 * work))) if kind != "reference" else None,
+            4096 if kind != "reference" else None))
+
+    cases = [case("native gelu", "native", 20_000), case("sgblend", "spec", 40_000), case("floor", "reference", 1)]
+    runs = harness.measure(cases, lambda n: (None, None), [1000], repeats=3, block=lambda r: None)
+    rows = {r["name"]: r for r in runs[0]["rows"]}
+    assert rows["native gelu"]["fwd_ratio"] == 1.0 and rows["native gelu"]["fwd_bwd_ratio"] == 1.0
+    assert rows["sgblend"]["fwd_ratio"] == rows["sgblend"]["fwd_ms"] / rows["native gelu"]["fwd_ms"]
+    assert rows["floor"]["fwd_bwd_ratio"] is None
+    result = {"backend": "fake", "framework": "fake 1.0", "mode": "eager", "baseline": "native gelu",
+              "machine": "test", "cpus": 1, "threads": 1, "dtype": "float32", "repeats": 3, "runs": runs}
+    (tmp_path / "fake.json").write_text(json.dumps(result))
+    page = builder.speed_page(harness.load(tmp_path))
+    assert '<a href="sgblend.html"><code>sgblend</code></a>' in page and "1,000 elements" in page
+    assert f"{rows['sgblend']['fwd_ratio']:.2f}×" in page and "0.0 MiB" in page and "floor note" in page
+    assert "fake" in harness.table(result) and "sgblend" in harness.table(result)
 
 
 def test_malformed_report_is_an_error_naming_the_file(tmp_path):

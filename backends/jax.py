@@ -96,6 +96,7 @@ NAMESPACE = Namespace(
     erfc=jax.scipy.special.erfc,
     abs=jnp.abs,
     where=jnp.where,
+    finite=lambda a: jnp.clip(a, -jnp.finfo(a.dtype).max, jnp.finfo(a.dtype).max),
 )
 
 _SUPPORTED = {jnp.dtype(d) for d in (jnp.float16, jnp.bfloat16, jnp.float32, jnp.float64)}

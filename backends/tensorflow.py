@@ -75,8 +75,8 @@ _FORMULAS = {name: formulas.formulas_for(name) for name in spec.FUNCTIONS}
 
 # ----------------------------------------------------------------------------- namespace
 def _where(cond, a, b):
-    """tf.where that accepts a Python number for one branch (the formulas' ``_times(x, 1.702)``
-    passes one) by giving it the other branch's dtype; tf.where would make it float32."""
+    """tf.where that accepts a Python number for one branch by giving it the other branch's
+    dtype (tf.where would make it float32)."""
     if not isinstance(a, (tf.Tensor, tf.Variable)):
         a = tf.constant(a, dtype=b.dtype)
     if not isinstance(b, (tf.Tensor, tf.Variable)):
@@ -93,6 +93,7 @@ NAMESPACE = Namespace(
     erfc=tf.math.erfc,
     abs=tf.abs,
     where=_where,
+    finite=lambda a: tf.clip_by_value(a, -a.dtype.max, a.dtype.max),
 )
 
 

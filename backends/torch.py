@@ -76,6 +76,7 @@ NAMESPACE = Namespace(
     erfc=torch.special.erfc,
     abs=torch.abs,
     where=torch.where,
+    finite=lambda a: torch.clamp(a, -torch.finfo(a.dtype).max, torch.finfo(a.dtype).max),
 )
 
 

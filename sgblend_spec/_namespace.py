@@ -23,6 +23,9 @@ class Namespace:
     """Elementwise operations, each with the semantics of its NumPy namesake.
 
     ``where(cond, a, b)`` takes two arrays of the working dtype (never Python scalars).
+    ``finite(a)`` is ``a`` with ±inf replaced by ±(the largest finite value of a's dtype),
+    NaN kept (a clip): the formulas apply it to a factor that is infinite only where the
+    other factor of its product is exactly 0.
     ``erfc`` is the complementary error function, accurate in its tail (relative error).
     A backend that differentiates *through* the formulas (for second derivatives) must give
     ``abs`` the derivative +1 at 0 and ``where`` the product rule where both branches are
@@ -37,6 +40,7 @@ class Namespace:
     erfc: Callable[[Array], Array]
     abs: Callable[[Array], Array]
     where: Callable[[Array, Array, Array], Array]
+    finite: Callable[[Array], Array]
 
 
 def numpy_namespace() -> Namespace:
@@ -52,6 +56,10 @@ def numpy_namespace() -> Namespace:
     def erfc(t):
         return np.asarray(scalar_erfc(t), dtype=np.float64)
 
+    def finite(a):
+        big = np.finfo(np.result_type(a)).max
+        return np.clip(a, -big, big)
+
     return Namespace(
         name="numpy",
         exp=np.exp,
@@ -60,4 +68,5 @@ def numpy_namespace() -> Namespace:
         erfc=erfc,
         abs=np.abs,
         where=np.where,
+        finite=finite,
     )

@@ -11,8 +11,10 @@ Stability rules (SPEC-NOTES "Numerics"), applied throughout:
   ``σ(-u)`` is computed as ``σ(-u)``, never ``1 - σ(u)``;
 * ``Φ(v) = erfc(-v/√2)/2``, never ``(1 + erf(v/√2))/2``;
 * ``x²·t`` for a vanishing ``t`` is ``x·(x·t)``, so it cannot become ``inf·0``;
-* a product whose second factor vanishes is that zero (``_times``), which is the limit at
-  ``x = ±inf`` and keeps ``0·inf`` NaNs out of the tails.
+* in a product whose other factor vanishes at x = ±inf (a tail of σ or φ), an infinite
+  factor is first made the largest finite number (``xp.finite``), so the product is that
+  zero, the limit, instead of ``inf·0 = NaN``. A clamp per factor is much cheaper than a
+  select per product, and NaN stays NaN through it.
 """
 
 from __future__ import annotations
@@ -32,19 +34,14 @@ _INV_FOURTH_ROOT_2PI = (2.0 * math.pi) ** -0.25
 
 
 # ----------------------------------------------------------------------------- building blocks
-def _times(xp: Namespace, a: Array, t: Array) -> Array:
-    """a·t, with a·0 = 0 even where a is infinite (t is a vanishing factor such as σ(-∞));
-    a NaN ``a`` stays NaN."""
-    return xp.where((t == 0) & (a == a), t, a * t)
-
-
 class Logistic:
     """σ(u), σ(-u) and the products the formulas need, from the one exponential e^(-|u|/2).
 
     With h = e^(-|u|/2)/(1 + e^(-|u|)) we have σ(u)σ(-u) = h², and the tail of σ is
     e^(-|u|/2)·h. Products with a vanishing logistic factor are formed as (a·h)·h, so the
     only rounding into the subnormal range is the last one (in float64, e^(-|u|) itself
-    is subnormal for |u| > 708 while a·e^(-|u|) may not be).
+    is subnormal for |u| > 708 while a·e^(-|u|) may not be). Such an ``a`` may be infinite
+    only where the factor is exactly 0 (u = ±inf), so it is clamped to finite first.
     """
 
     def __init__(self, xp: Namespace, u: Array):
@@ -60,7 +57,7 @@ class Logistic:
     def times_sigma(self, a: Array) -> Array:
         """a·σ(u)."""
         xp = self.xp
-        return xp.where(self.positive, a / self.d, _times(xp, _times(xp, a, self.e_half), self.h))
+        return xp.where(self.positive, a / self.d, (xp.finite(a) * self.e_half) * self.h)
 
     @property
     def sigma(self) -> Array:
@@ -69,11 +66,11 @@ class Logistic:
 
     def times_s_s_bar(self, a: Array) -> Array:
         """a·σ(u)σ(-u) = (a·h)·h."""
-        return _times(self.xp, _times(self.xp, a, self.h), self.h)
+        return (self.xp.finite(a) * self.h) * self.h
 
     def u_tanh_half(self) -> Array:
         """u·tanh(u/2) = |u|·(1 - e^(-|u|))/(1 + e^(-|u|)); expm1 keeps it exact near 0."""
-        return _times(self.xp, self.abs_u, -self.xp.expm1(-self.abs_u) * self.r)
+        return self.abs_u * (-self.xp.expm1(-self.abs_u) * self.r)
 
 
 def sigmoid(xp: Namespace, z: Array) -> Array:
@@ -100,14 +97,22 @@ class Normal:
         self.q = _INV_FOURTH_ROOT_2PI * xp.exp(-0.25 * (v * v))
 
     def times_pdf(self, a: Array) -> Array:
-        """a·φ(v) = (a·q)·q."""
-        return _times(self.xp, _times(self.xp, a, self.q), self.q)
+        """a·φ(v) = (a·q)·q (``a`` infinite only where q = 0)."""
+        return (self.xp.finite(a) * self.q) * self.q
+
+    def times_cdf(self, a: Array, v: Array) -> Array:
+        """a·Φ(v) for a, v of one sign: a = ±inf gives ±inf where Φ(v) = 1, 0 where Φ(v) = 0."""
+        return self.xp.where(v < 0, self.xp.finite(a), a) * self.cdf
 
 
 # ----------------------------------------------------------------------------- Swish-β
 def _swish_logistic(xp: Namespace, x: Array, beta: Array) -> Logistic:
     """The logistic of u = βx, with β = 0 giving u = 0 even at x = ±inf."""
-    return Logistic(xp, _times(xp, x, beta))
+    if isinstance(beta, (int, float)) and beta != 0:  # a constant slope such as 1.702
+        return Logistic(xp, x * beta)
+    # x·β stays the selected branch wherever x is finite, so autodiff through this sees
+    # ∂u/∂β = x at β = 0 too.
+    return Logistic(xp, xp.where((beta == 0) & (xp.abs(x) == math.inf), 0 * beta + 0 * xp.finite(x), x * beta))
 
 
 def _swish_dx(lg: Logistic) -> Array:
@@ -115,8 +120,8 @@ def _swish_dx(lg: Logistic) -> Array:
 
 
 def _swish_dbeta(xp: Namespace, lg: Logistic, x: Array) -> Array:
-    x_h = _times(xp, x, lg.h)
-    return _times(xp, x_h, x_h)
+    x_h = xp.finite(x) * lg.h
+    return x_h * x_h
 
 
 def swish(xp: Namespace, x: Array, beta: Array) -> Array:
@@ -197,8 +202,8 @@ def gelu_tanh_dxx(xp: Namespace, x: Array) -> Array:
     z, dz, d2z = _tanh_gelu_argument(x)
     lg = Logistic(xp, z)
     # x·tanh(z/2) = |x|·(1 - e^(-|z|))/(1 + e^(-|z|)) since sign z = sign x.
-    x_tanh_half = _times(xp, xp.abs(x), -xp.expm1(-lg.abs_u) * lg.r)
-    inner = 2 * dz + x * d2z - _times(xp, dz * dz, x_tanh_half)
+    x_tanh_half = xp.abs(x) * (-xp.expm1(-lg.abs_u) * lg.r)
+    inner = 2 * dz + x * d2z - dz * dz * x_tanh_half
     # Where σσ̄ has vanished (|x| huge or infinite), inner may be inf - inf: the limit is 0.
     return lg.times_s_s_bar(xp.where(lg.h == 0, lg.h, inner))
 
@@ -221,15 +226,16 @@ def gelu_sigmoid_dxx(xp: Namespace, x: Array) -> Array:
 # ----------------------------------------------------------------------------- λ-GELU
 def lambda_gelu(xp: Namespace, x: Array, lam: Array) -> Array:
     """x·Φ(λx)."""
-    return _times(xp, x, Normal(xp, lam * x).cdf)
+    v = lam * x
+    return Normal(xp, v).times_cdf(x, v)
 
 
 def lambda_gelu_grad(xp: Namespace, x: Array, lam: Array) -> dict[str, Array]:
     """∂x = Φ(v) + v·φ(v),  ∂λ = x²·φ(v),  v = λx."""
     v = lam * x
     n = Normal(xp, v)
-    x_q = _times(xp, x, n.q)
-    return {"x": n.cdf + n.times_pdf(v), "lam": _times(xp, x_q, x_q)}
+    x_q = xp.finite(x) * n.q
+    return {"x": n.cdf + n.times_pdf(v), "lam": x_q * x_q}
 
 
 def lambda_gelu_dxx(xp: Namespace, x: Array, lam: Array) -> Array:
@@ -246,7 +252,7 @@ def _gelu_sigmoid_value_dx(xp: Namespace, x: Array) -> tuple[Array, Array]:
 
 def _gelu_value_dx(xp: Namespace, x: Array) -> tuple[Array, Array]:
     n = Normal(xp, x)
-    return _times(xp, x, n.cdf), n.cdf + n.times_pdf(x)
+    return n.times_cdf(x, x), n.cdf + n.times_pdf(x)
 
 
 def _gelu_tanh_value_dx(xp: Namespace, x: Array) -> tuple[Array, Array]:

@@ -300,3 +300,16 @@ def test_chunked_evaluation_matches_reference(size, monkeypatch, with_x64):
     close(rows[1], reference.lambda_gelu(-x, lam=2.0), True, ulps=0)
     dxx = jax.jit(jax.vmap(jax.hessian(lambda s: sj.lambda_gelu(s, lam=2.0))))(jnp.asarray(x))
     close(dxx, reference.lambda_gelu_dxx(x, lam=2.0), True, ulps=1)
+
+
+@pytest.mark.parametrize("name", ["sgblend", "lambda_gelu", "gelu"])
+def test_reverse_mode_keeps_only_x_and_the_parameters(name, with_x64):
+    """jax.vjp's residuals are the inputs (x and the scalar parameters), not per-element partials."""
+    x = jnp.linspace(-4, 4, 4096, dtype=jnp.float32)
+    names = spec.FUNCTIONS[name].param_names
+    params = tuple(jnp.float32(PARAMS[name][n]) for n in names)
+    _, vjp = jax.vjp(lambda x, *p: getattr(sj, name)(x, **dict(zip(names, p))), x, *params)
+    residuals = {id(a): a for a in jax.tree_util.tree_leaves(vjp) if isinstance(a, jax.Array)}
+    big = [a for a in residuals.values() if a.size > 1]
+    assert len(big) == 1 and big[0].dtype == x.dtype and np.array_equal(big[0], x)  # x itself, not f'(x)
+    assert sum(a.nbytes for a in residuals.values()) <= x.nbytes + 8 * len(params) + 8

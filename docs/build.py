@@ -602,7 +602,30 @@ def tolerance_page(spec) -> str:
         "<h2>How the error is measured (<code>conformance/ulp.py</code>)</h2>",
         doc_html(ulp.__doc__),
         '<p>Measured numbers: <a href="accuracy.html">accuracy tables</a>.</p>',
+        input_contract_html(spec),
     ])
+
+
+#: spec.Clause fields and where input_contract_html renders them (a new field fails the build).
+RENDERED_CLAUSE_FIELDS = {"key", "subject", "rule", "error", "reason"}
+
+
+def input_contract_html(spec) -> str:
+    """spec.INPUT_CONTRACT as a table: how every implementation treats x, parameters, layers,
+    compiled code, training and repeated runs."""
+    missing = {f.name for f in dataclasses.fields(spec.Clause)} - RENDERED_CLAUSE_FIELDS
+    if missing:
+        raise BuildError(f"docs/build.py does not render Clause field(s) {sorted(missing)}")
+    for c in spec.INPUT_CONTRACT:
+        for label, text in (("rule", c.rule), ("error", c.error), ("reason", c.reason)):
+            if TEX_COMMAND.search(text):
+                raise BuildError(f"INPUT_CONTRACT[{c.key}].{label} contains TeX: {text!r}")
+    rows = [[f'<code id="contract-{esc(c.key)}">{esc(c.key)}</code>', esc(c.subject), esc(c.rule),
+             esc(c.error) or "—", esc(c.reason)] for c in spec.INPUT_CONTRACT]
+    return ('<h2 id="input-contract">Input and parameter contract (<code>spec.INPUT_CONTRACT</code>)</h2>'
+            "<p>The same in every backend; each backend's <code>tests/*/test_reliability.py</code> and the "
+            "conformance suite check it.</p>"
+            + table(["Clause", "Applies to", "Behaviour", "Error", "Why"], rows, "contract"))
 
 
 # ============================================================================ API reference
@@ -775,6 +798,7 @@ def index_page(spec) -> str:
         table(["Name", "Function", "Definition", "Defaults"], rows, "index"),
         "<h2>Also here</h2><ul>"
         '<li><a href="tolerance.html">The accuracy contract and tolerance model</a></li>'
+        '<li><a href="tolerance.html#input-contract">The input and parameter contract</a></li>'
         '<li><a href="accuracy.html">Measured accuracy of every backend</a></li>'
         '<li><a href="speed.html">Measured speed, as ratios to each framework\'s native GELU</a></li>'
         '<li><a href="api.html">API reference</a></li>'

@@ -9,7 +9,7 @@ For every spec function NAME there are three functions::
 Supported dtypes: float16, bfloat16 (ml_dtypes), float32 and float64. Inputs narrower than
 float64 are evaluated in float64 and rounded once to their dtype, which makes them
 correctly rounded except in rare double-rounding cases (≤ 1 ULP). Parameters may be
-scalars or arrays that broadcast against ``x`` (per-channel); they are checked against
+scalars or arrays that broadcast to ``x``'s shape (per-channel); they are checked against
 the spec's domains and a bad one raises an error naming it.
 """
 
@@ -35,12 +35,12 @@ def supported_dtypes() -> dict[str, np.dtype]:
     }
 
 
-def _as_input(x: object) -> np.ndarray:
+def _as_input(name: str, x: object) -> np.ndarray:
+    """x as a NumPy array of a supported dtype (spec.INPUT_CONTRACT "x.type", "x.dtype")."""
+    if not isinstance(x, (np.ndarray, np.generic)):
+        raise spec.x_type_error(name, x, "NumPy")
     arr = np.asarray(x)
-    if arr.dtype.name not in spec.DTYPES:
-        raise TypeError(
-            f"x must be a floating-point array of dtype {', '.join(spec.DTYPES)}; got dtype {arr.dtype}"
-        )
+    spec.check_x_dtype(name, arr.dtype.name)
     return arr
 
 
@@ -63,8 +63,10 @@ def _round(result: np.ndarray, dtype: np.dtype) -> np.ndarray:
 
 
 def _call(name: str, which: int, x: object, params: dict[str, object]):
-    arr = _as_input(x)
+    arr = _as_input(name, x)
     bound = spec.validate(name, params)
+    for k, v in bound.items():
+        spec.check_parameter_shape(name, k, np.shape(v), arr.shape)
     args = {k: np.asarray(v, dtype=_WORKING) for k, v in bound.items()}
     formula = formulas.formulas_for(name)[which]
     # where() evaluates both branches, and rounding may overflow to ±inf (the correctly

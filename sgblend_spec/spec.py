@@ -206,7 +206,7 @@ def _swish_limits(p: Mapping[str, float]) -> dict[str, dict[str, float]]:
 
 def _blend_limits(base: str) -> Callable:
     def limits(p: Mapping[str, float]) -> dict[str, dict[str, float]]:
-        a = _sigma(p["alpha"])
+        a, rest = _sigma(p["alpha"]), _sigma(-p["alpha"])  # 1 - a without cancellation
         out = {}
         for side, sign in (("+inf", 1), ("-inf", -1)):
             sw_value, sw_slope = _swish_tail(p["beta"], sign)
@@ -215,11 +215,11 @@ def _blend_limits(base: str) -> Callable:
             difference = -p["gamma"] if sw_value == g_value and math.isinf(g_value) else (
                 sw_value - p["gamma"] - g_value
             )
-            value = a * (sw_value - p["gamma"]) + (1 - a) * g_value
+            value = a * (sw_value - p["gamma"]) + rest * g_value
             out[side] = {
                 "value": value,
-                "x": a * sw_slope + (1 - a) * g_slope,
-                "alpha": a * (1 - a) * difference,
+                "x": a * sw_slope + rest * g_slope,
+                "alpha": a * rest * difference,
                 "beta": INF if p["beta"] == 0 else 0.0,
                 "gamma": -a,
                 "dxx": 0.0,
@@ -319,14 +319,14 @@ _TANH_GELU_LATEX = (
 
 def _blend_at_zero(g_curvature: float) -> Callable:
     def at_zero(p):
-        a = _sigma(p["alpha"])
+        a, rest = _sigma(p["alpha"]), _sigma(-p["alpha"])  # 1 - a without cancellation
         return {
             "value": -a * p["gamma"],
             "x": 0.5,
-            "alpha": -a * (1 - a) * p["gamma"],
+            "alpha": -a * rest * p["gamma"],
             "beta": 0.0,
             "gamma": -a,
-            "dxx": a * p["beta"] / 2 + (1 - a) * g_curvature,
+            "dxx": a * p["beta"] / 2 + rest * g_curvature,
         }
 
     return at_zero
@@ -521,6 +521,11 @@ def _check_parameter(function: str, p: Parameter, value: object) -> None:
 
     # Python ints are accepted as numbers; integer, bool and complex *arrays* are not.
     is_python_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not is_python_number and not hasattr(value, "dtype"):  # a list, str, bool, complex...
+        raise TypeError(
+            f"{function}: parameter '{p.name}' must be a real number or a floating-point array, "
+            f"got {type(value).__name__}"
+        )
     arr = np.asarray(value)
     # ml_dtypes.bfloat16 is a float that NumPy files under kind 'V'.
     if not is_python_number and arr.dtype.kind != "f" and arr.dtype.name != "bfloat16":
@@ -532,3 +537,248 @@ def _check_parameter(function: str, p: Parameter, value: object) -> None:
         raise ValueError(
             f"{function}: parameter '{p.name}' must be a finite value in {p.domain}, got {bad[0]!r}"
         )
+
+
+# ----------------------------------------------------------------------------- input contract
+@dataclass(frozen=True)
+class Clause:
+    """One clause of the input and parameter contract that every implementation follows.
+
+    ``key`` is a stable identifier (tests name the clause they check), ``subject`` what it
+    constrains, ``rule`` the behaviour, ``error`` the exception a violation raises ("" when
+    none is raised), ``reason`` why.
+    """
+
+    key: str
+    subject: str
+    rule: str
+    error: str
+    reason: str
+
+
+#: How x, the parameters, layers, compiled code, training and repeated runs behave, the same
+#: in every backend (the NumPy reference included where it applies). Rendered on the docs
+#: site; the per-backend tests (tests/*/test_reliability.py) and conformance/ check it.
+INPUT_CONTRACT: tuple[Clause, ...] = (
+    Clause(
+        "x.dtype", "x",
+        "x has dtype float16, bfloat16, float32 or float64 and the result has the same dtype. Any "
+        "other dtype (integer, bool, complex) is rejected, never converted.",
+        "TypeError",
+        "a silent cast would pick a precision the caller did not ask for",
+    ),
+    Clause(
+        "x.type", "x",
+        "x is an array of the backend's framework (torch.Tensor, tf.Tensor or tf.Variable, "
+        "jax.Array) or a NumPy array or scalar, which is converted with its dtype and values "
+        "unchanged (on the CPU). Python numbers and sequences have no dtype and are rejected. "
+        "JAX with jax_enable_x64 off cannot hold float64 and rejects float64 NumPy input.",
+        "TypeError",
+        "the frameworks give a Python float three different dtypes; an explicit dtype means the "
+        "same thing everywhere",
+    ),
+    Clause(
+        "x.shape", "x",
+        "Any shape, 0-d and empty included; every output (value, each derivative) has x's shape. An "
+        "empty x gives empty outputs and zero parameter gradients of the parameters' shapes. An "
+        "element's results depend on its value only, not on its position, the array's shape or its "
+        "neighbours, within the published ULP bound of each quantity: a framework's vectorised and "
+        "scalar code paths (XLA's float64 exp, for one) may round an element differently at another "
+        "position.",
+        "",
+        "an activation is elementwise",
+    ),
+    Clause(
+        "x.layout", "x",
+        "A strided, transposed or reversed view gives bitwise the same results as its contiguous copy.",
+        "",
+        "the result is a function of the values only",
+    ),
+    Clause(
+        "x.special", "x",
+        "±0, ±inf and NaN follow each function's special-value table for the value, every first "
+        "derivative and ∂²f/∂x²; a NaN or inf element leaves every other element unchanged.",
+        "",
+        "the table is the spec's statement of the limits",
+    ),
+    Clause(
+        "param.type", "parameters",
+        "A parameter is a Python int or float, or a real floating array or scalar (the framework's "
+        "or NumPy's; float16, bfloat16, float32 or float64). bool, complex, str and integer, bool "
+        "or complex arrays (NumPy integer scalars included) are rejected.",
+        "TypeError naming the parameter",
+        "an integer or complex parameter is a caller's mistake, never a value to round",
+    ),
+    Clause(
+        "param.domain", "parameters",
+        "Every element lies in the parameter's domain (finite; β ≥ 0 for Swish, λ ≥ 1); checked "
+        "on every eager call, including a layer's forward pass.",
+        "ValueError naming the parameter, its domain and the offending value",
+        "a NaN or out-of-domain parameter would otherwise surface as NaN far from its cause",
+    ),
+    Clause(
+        "param.shape", "parameters",
+        "A parameter is a scalar or an array that broadcasts to x's shape (NumPy rules), e.g. (C,) "
+        "for channels last; the result keeps x's shape. A parameter that does not broadcast, or "
+        "that would enlarge the result (x of shape (N,) with a parameter of shape (N, 1)), is "
+        "rejected.",
+        "ValueError naming the parameter and both shapes",
+        "a broadcast that enlarges the output is a shape bug that training would hide",
+    ),
+    Clause(
+        "param.dtype", "parameters",
+        "Parameters of any floating dtype combine with x of any floating dtype: they are widened "
+        "exactly to the working precision (float64; float32 in JAX with x64 off, where float64 "
+        "NumPy and Python parameters are rounded to float32), the result has x's dtype, and a "
+        "parameter's gradient has that parameter's dtype and shape (summed over the broadcast "
+        "dimensions).",
+        "",
+        "mixed precision training keeps float32 weights next to float16 activations",
+    ),
+    Clause(
+        "param.names", "parameters",
+        "Parameters are passed by their spec names; an unknown name is rejected.",
+        "TypeError",
+        "a misspelt parameter would silently take its default",
+    ),
+    Clause(
+        "layer.init", "layers",
+        "An explicit initial value is a Python int or float (or a NumPy floating scalar) inside the layer "
+        "constraint where the parameter has one (α ∈ [-1, 1], β ∈ [0.1, 10]) and inside its domain "
+        "otherwise (γ finite, λ ≥ 1). The layer's parameter dtype is a real floating dtype.",
+        "TypeError or ValueError naming the parameter and its allowed range",
+        "a layer must start where its constraint keeps it",
+    ),
+    Clause(
+        "layer.load", "layers",
+        "Loading parameters (torch load_state_dict and import_parameters, Keras set_weights, "
+        "load_weights and load_model, JAX import_parameters and apply) checks each trainable "
+        "parameter: real floating dtype, the layer's shape, every element finite and mapping into "
+        "the function's domain (λ = 1 + ρ² finite). The layer constraint is not enforced on load.",
+        "TypeError or ValueError naming the parameter",
+        "the authors' layer holds β from U(-√3, √3) until its first update, so a checkpoint saved "
+        "then holds β ≤ 0 and must load",
+    ),
+    Clause(
+        "compiled", "compiled code",
+        "Inside compiled or traced code (torch.compile, tf.function, jax.jit) a tensor parameter's "
+        "value cannot be read on the host. An out-of-domain value raises where the framework can "
+        "raise from compiled code (torch.compile: RuntimeError from torch._assert_async; "
+        "tf.function without XLA: InvalidArgumentError from tf.debugging.Assert) and otherwise "
+        "(tf.function(jit_compile=True), jax.jit) makes every element of the value and of every "
+        "derivative NaN, which checkify's nan_checks, jax_debug_nans or "
+        "tf.debugging.enable_check_numerics turn into an error. Type, dtype, shape and "
+        "Python-number checks run at trace time as in eager mode.",
+        "RuntimeError, InvalidArgumentError, or NaN everywhere",
+        "a compiled graph cannot raise on data under XLA; NaN everywhere is never mistaken for a number",
+    ),
+    Clause(
+        "training", "training",
+        "Layers keep their parameters in their domains: α and β are projected after every optimizer "
+        "step (Keras constraints; torch register_constraints; JAX constraints / project) and "
+        "λ = 1 + ρ² ≥ 1 by construction. 1000 steps of Adam at lr = 1 and of SGD at lr = 10 on "
+        "random data leave every parameter finite and in its constraint and every output finite.",
+        "",
+        "a learned activation must not drift into a region where it is undefined",
+    ),
+    Clause(
+        "determinism", "repeated runs",
+        "The same inputs give bitwise the same value and gradients on repeated calls and with one "
+        "or two CPU threads.",
+        "",
+        "reproducible training needs a reproducible activation",
+    ),
+)
+
+_FLOAT_NAMES = "float16, bfloat16, float32 or float64"
+
+
+def check_x_dtype(function: str, dtype_name: str) -> None:
+    """Raise the contract's TypeError unless ``dtype_name`` is one of :data:`DTYPES`."""
+    if dtype_name not in DTYPES:
+        raise TypeError(
+            f"{function}: x must be a floating-point array (x must have dtype {_FLOAT_NAMES}), "
+            f"got dtype {dtype_name}"
+        )
+
+
+def x_type_error(function: str, value: object, framework: str) -> TypeError:
+    """The contract's TypeError for an ``x`` that is not an array (clause "x.type")."""
+    return TypeError(
+        f"{function}: x must be a floating-point array (a {framework} array or a NumPy array of "
+        f"dtype {_FLOAT_NAMES}), got {type(value).__name__}; Python numbers and sequences have "
+        f"no dtype: convert them with an explicit one, e.g. numpy.float32(...)"
+    )
+
+
+def check_parameter_shape(function: str, name: str, shape: tuple, x_shape: tuple) -> None:
+    """Raise ValueError unless a parameter of ``shape`` broadcasts to ``x_shape`` itself."""
+    shape, x_shape = tuple(shape), tuple(x_shape)
+    fits = len(shape) <= len(x_shape) and all(
+        p == 1 or p == x for p, x in zip(reversed(shape), reversed(x_shape))
+    )
+    if not fits:
+        raise ValueError(
+            f"{function}: parameter '{name}' of shape {shape} does not broadcast to x's shape "
+            f"{x_shape}; a parameter is a scalar or an array that broadcasts to x's shape (e.g. (C,) "
+            f"for channels last), and the result has x's shape"
+        )
+
+
+def check_initial_value(layer: str, parameter: Parameter, value: object, label: str | None = None) -> float:
+    """An explicit initial value of a layer parameter (clause "layer.init"), as a float.
+
+    It must be a Python int or float or a NumPy floating scalar (TypeError otherwise) inside
+    the parameter's constraint, or its domain if it has none (ValueError otherwise). The
+    messages read "{layer}: {label} must ...", ``label`` defaulting to the parameter's name.
+    """
+    import numpy as np
+
+    label = label or parameter.name
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)):
+        raise TypeError(f"{layer}: {label} must be a real number, got {type(value).__name__} {value!r}")
+    interval = parameter.constraint or parameter.domain
+    number = float(value)
+    if number not in interval:
+        raise ValueError(f"{layer}: {label} must be a finite value in {interval}, got {value!r}")
+    return number
+
+
+def check_parameter_dtype(layer: str, dtype_name: str) -> None:
+    """A layer's parameters are stored in a real floating dtype (clause "layer.init")."""
+    if dtype_name not in DTYPES:
+        raise TypeError(f"{layer}: parameters must have dtype {_FLOAT_NAMES}, got {dtype_name}")
+
+
+def trainable(function: str) -> dict[str, Parameter]:
+    """The trainable (raw) parameter names of ``function``'s layer -> their spec Parameter
+    (``rho`` for λ, trained through λ = 1 + ρ²; the others under their own names)."""
+    out = {}
+    for p in FUNCTIONS[function].params:
+        out[p.reparam.raw if p.reparam is not None else p.name] = p
+    return out
+
+
+def check_loaded(layer: str, function: str, raw: str, values: object, shape: tuple | None = None) -> None:
+    """Check a trainable parameter being loaded into a layer (clause "layer.load").
+
+    ``values`` is array-like (NumPy, or anything ``numpy.asarray`` reads); ``shape`` the layer's
+    shape for it, if it has one. Raises TypeError for a dtype that is not real floating and
+    ValueError for a wrong shape or a value outside the function's domain, naming ``raw``.
+    """
+    import numpy as np
+
+    parameter = trainable(function).get(raw)  # None: a layer-specific weight, e.g. Keras' direct "a"
+    arr = np.asarray(values)
+    if arr.dtype.kind != "f" and arr.dtype.name != "bfloat16":
+        raise TypeError(f"{layer}: loaded parameter '{raw}' must be real floating point, got dtype {arr.dtype}")
+    if shape is not None and tuple(arr.shape) != tuple(shape):
+        raise ValueError(f"{layer}: loaded parameter '{raw}' has shape {tuple(arr.shape)}, the layer's is {tuple(shape)}")
+    flat = arr.astype(np.float64).ravel()
+    if parameter is None:
+        parameter = Parameter(raw, raw, REALS, 0.0, "")
+    mapped = flat if raw == parameter.name else np.array([parameter.reparam.forward(float(v)) for v in flat])
+    for v, m in zip(flat, mapped):
+        if not (math.isfinite(v) and float(m) in parameter.domain):
+            where = "" if raw == parameter.name else f" (so that {parameter.name} is in {parameter.domain})"
+            raise ValueError(f"{layer}: loaded parameter '{raw}' must be finite{where}, got {float(v)!r}")

@@ -128,6 +128,14 @@ def test_tolerance_page_renders_the_ulp_docstring(site):
         assert f"<td>{dtype}</td><td>{bounds['value']}</td><td>{bounds['derivative']}</td>" in page
 
 
+def test_tolerance_page_renders_every_clause_of_the_input_contract(site):
+    page = (site / "tolerance.html").read_text(encoding="utf-8")
+    assert 'id="input-contract"' in page
+    for clause in spec.INPUT_CONTRACT:
+        assert f'id="contract-{builder.esc(clause.key)}"' in page
+        assert builder.esc(clause.rule) in page and builder.esc(clause.reason) in page
+
+
 def test_internal_links_and_anchors_resolve(site):
     pages = {p.name: parse(p) for p in site.glob("*.html")}
     for name, parsed in pages.items():

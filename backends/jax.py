@@ -42,7 +42,11 @@ Parameter checks. A concrete parameter outside its spec domain raises ``ValueErr
 naming it (``spec.validate``). A parameter that is a tracer (inside ``jit``, ``grad``,
 ``vmap``...) cannot be inspected; then an out-of-domain value makes every output element
 NaN (value and all derivatives), which ``jax.experimental.checkify`` (``nan_checks``) or
-``jax_debug_nans`` turns into an error.
+``jax_debug_nans`` turns into an error. The rest of the input contract
+(``spec.INPUT_CONTRACT``) holds under tracing too: ``x`` is a jax.Array or a NumPy array
+(Python numbers and lists are a TypeError), a parameter broadcasts to x's shape, and
+:func:`init_params`, :func:`apply` and :func:`import_parameters` reject integer or complex
+parameters and (for imports) non-finite ones.
 
 Pytree API (for optax / Equinox users)::
 
@@ -365,21 +369,21 @@ _DIFFERENTIABLE = {name: jax.checkpoint(_differentiable(name)) for name in spec.
 
 
 # ----------------------------------------------------------------------------- public functions
-def _as_input(x: Any) -> jax.Array:
-    """x as a JAX array of a supported floating dtype; never silently converted."""
-    if not isinstance(x, (jax.Array, float)):
-        arr = np.asarray(x)
-        if arr.dtype == np.float64 and not _x64():
+def _as_input(name: str, x: Any) -> jax.Array:
+    """x as a JAX array of a supported floating dtype; never silently converted
+    (spec.INPUT_CONTRACT "x.type", "x.dtype"): a jax.Array or a NumPy array or scalar; a
+    Python number or list is a TypeError, and so is float64 NumPy input with x64 off."""
+    if isinstance(x, (np.ndarray, np.generic)):
+        spec.check_x_dtype(name, np.asarray(x).dtype.name)
+        if np.asarray(x).dtype == np.float64 and not _x64():
             raise TypeError(
-                "x has dtype float64 but jax_enable_x64 is off, so JAX would silently make it "
+                f"{name}: x has dtype float64 but jax_enable_x64 is off, so JAX would silently make it "
                 "float32; enable x64 (jax.config.update('jax_enable_x64', True)) or pass float32"
             )
-        x = arr
+    elif not isinstance(x, jax.Array):
+        raise spec.x_type_error(name, x, "JAX")
     arr = jnp.asarray(x)
-    if jnp.dtype(arr.dtype) not in _SUPPORTED:
-        raise TypeError(
-            f"x must be a floating-point array of dtype {', '.join(spec.DTYPES)}; got dtype {arr.dtype}"
-        )
+    spec.check_x_dtype(name, jnp.dtype(arr.dtype).name)
     return arr
 
 
@@ -401,7 +405,7 @@ def _check_floating(function: str, name: str, value: jax.Array) -> None:
 
 def _call(name: str, x: Any, params: Mapping[str, Any]) -> jax.Array:
     record = spec.FUNCTIONS[name]
-    x = _as_input(x)
+    x = _as_input(name, x)
     bound = record.bind(params)  # TypeError for unknown names
     wd = working_dtype(x.dtype)
     concrete: dict[str, Any] = {}
@@ -424,6 +428,8 @@ def _call(name: str, x: Any, params: Mapping[str, Any]) -> jax.Array:
             v = jnp.asarray(np.asarray(v, dtype=np.float64).astype(wd)) if _is_real(v) else v
         values.append(v)
     spec.validate(name, concrete)  # ValueError/TypeError naming the parameter
+    for p, v in zip(record.params, values):
+        spec.check_parameter_shape(name, p.name, jnp.shape(v), x.shape)
     ok = jnp.stack([_in_domain(p, v) for p, v in traced]).all() if traced else jnp.asarray(True)
     return _DIFFERENTIABLE[name](x, ok, *values)
 
@@ -491,16 +497,12 @@ def init_params(
     if unknown:
         raise TypeError(f"init_params({name!r}) got unexpected parameter(s) {sorted(unknown)}; "
                         f"its parameters are {list(record.param_names)}")
+    spec.check_parameter_dtype(f"init_params({name!r})", jnp.dtype(dtype).name)
     out = {}
     for raw, p in _trainable(name).items():
         requested = values.get(p.name)
-        if requested is not None:
-            allowed = p.constraint or p.domain
-            if float(requested) not in allowed:
-                raise ValueError(
-                    f"{name}: parameter '{p.name}' of a layer must be a finite value in {allowed}, got {requested!r}"
-                )
-            value = float(requested)
+        if requested is not None:  # spec.INPUT_CONTRACT "layer.init"
+            value = spec.check_initial_value(name, p, requested, f"parameter '{p.name}' of a layer")
         elif p.init.startswith("glorot_uniform"):
             if key is None:
                 raise ValueError(
@@ -523,9 +525,12 @@ def _constrained(name: str, params: Mapping[str, jax.Array]) -> dict[str, jax.Ar
     for raw, p in _trainable(name).items():
         if raw not in params:
             raise KeyError(f"{name}: params has no '{raw}'; it needs {list(_trainable(name))}")
+        value = params[raw]
+        if hasattr(value, "dtype") and not (jnp.issubdtype(value.dtype, jnp.floating)):
+            raise TypeError(f"{name}: parameter '{raw}' must be real floating point, got dtype {value.dtype}")
         # alpha's reparam (a = σ(alpha)) lives inside the formulas; only a raw name that
         # differs from the function's parameter (rho for lam) is mapped here.
-        out[p.name] = p.reparam.forward(params[raw]) if raw != p.name else params[raw]
+        out[p.name] = p.reparam.forward(value) if raw != p.name else value
     return out
 
 
@@ -685,4 +690,12 @@ def import_parameters(name: str, parameters: Mapping[str, Any], shape: tuple[int
     expected = set(_trainable(name))
     if set(parameters) != expected:
         raise ValueError(f"import_parameters({name!r}): expected parameters {sorted(expected)}, got {sorted(parameters)}")
-    return {k: jnp.asarray(np.asarray(v)).reshape(shape) for k, v in parameters.items()}
+    out = {}
+    for k, v in parameters.items():  # spec.INPUT_CONTRACT "layer.load"
+        v = np.asarray(v)
+        spec.check_loaded(f"import_parameters({name!r})", name, k, v)
+        if v.size != math.prod(shape):
+            raise ValueError(f"import_parameters({name!r}): parameter '{k}' has shape {v.shape}, which does not "
+                             f"reshape to {tuple(shape)}")
+        out[k] = jnp.asarray(v).reshape(shape)
+    return out

@@ -33,9 +33,13 @@ Parameter checks. In eager mode every parameter is checked against its spec doma
 call (a bad one raises ValueError naming it and its interval, from :func:`spec.validate`).
 Inside a ``tf.function`` graph a tensor parameter is checked by a ``tf.debugging.Assert``
 (InvalidArgumentError at run time, naming the parameter). Under ``jit_compile=True`` XLA
-drops Assert ops, so there a bad tensor parameter is not reported: the result is whatever
-the formulas give (NaN for a NaN parameter). Python-number parameters and ``x``'s dtype are
-always checked, at trace time.
+drops Assert ops; there an out-of-domain tensor parameter makes every element of the result
+and of every derivative NaN (never a number; ``tf.debugging.enable_check_numerics`` turns it
+into an error). Python-number and NumPy parameters, ``x``'s type and dtype and the shapes are
+always checked, at trace time. The whole input contract is ``spec.INPUT_CONTRACT``: ``x`` is
+a tensor, variable or NumPy array (Python numbers and lists are a TypeError); a parameter
+broadcasts to x's shape; Keras loading (``set_weights``, ``load_weights``, ``load_model``)
+checks each weight.
 
 Keras layers (registered serializable under the package "sgblend_spec"): :class:`Swish`,
 :class:`GELU`, :class:`SSwish`, :class:`SGBlend`, :class:`LambdaGELU`, and the
@@ -294,18 +298,22 @@ def _op(name: str, needs: tuple[bool, ...]):
 
 
 # ----------------------------------------------------------------------------- checking
+def _is_tensor(value: object) -> bool:
+    return isinstance(value, (tf.Tensor, tf.Variable)) or hasattr(value, "__tf_tensor__")
+
+
 def _check_x(function: str, x: object) -> tf.Tensor:
-    try:
-        t = tf.convert_to_tensor(x)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(
-            f"{function}: x must be a floating-point tensor of dtype float16, bfloat16, float32 or "
-            f"float64, got {type(x).__name__}"
-        ) from exc
-    if t.dtype not in _SUPPORTED:
-        raise TypeError(
-            f"{function}: x must have dtype float16, bfloat16, float32 or float64, got {t.dtype.name}"
-        )
+    """x as a tensor of a supported dtype (spec.INPUT_CONTRACT "x.type", "x.dtype").
+
+    TensorFlow tensors and variables (Keras variables included) and NumPy arrays or scalars
+    are accepted with their dtype; Python numbers and lists are a TypeError.
+    """
+    if isinstance(x, (np.ndarray, np.generic)):
+        spec.check_x_dtype(function, np.asarray(x).dtype.name)
+    elif not _is_tensor(x):
+        raise spec.x_type_error(function, x, "TensorFlow")
+    t = tf.convert_to_tensor(x)
+    spec.check_x_dtype(function, t.dtype.name)
     return t
 
 
@@ -319,14 +327,42 @@ def _domain_condition(parameter: spec.Parameter, t64: tf.Tensor) -> tf.Tensor:
     return tf.reduce_all(ok)
 
 
-def _prepare(function: str, parameter: spec.Parameter, value: object) -> tuple[tf.Tensor, bool]:
-    """(the parameter as a tensor, whether it may need a gradient), checked against its domain."""
-    if isinstance(value, (tf.Tensor, tf.Variable)) or hasattr(value, "__tf_tensor__") or isinstance(value, np.ndarray):
+def _check_shape(function: str, name: str, shape: tf.TensorShape, x_shape: tf.TensorShape) -> None:
+    """spec.check_parameter_shape on the static shapes, as far as they are known (an unknown
+    dimension of x is taken to match, an unknown one of the parameter to be 1)."""
+    if shape.rank is None or x_shape.rank is None:
+        return
+    p, x = [1 if d is None else d for d in shape.as_list()], x_shape.as_list()
+    for i in range(1, min(len(p), len(x)) + 1):
+        if x[-i] is None:
+            x[-i] = p[-i]
+    spec.check_parameter_shape(function, name, tuple(p), tuple(1 if d is None else d for d in x))
+
+
+def _prepare(function: str, parameter: spec.Parameter, value: object, x: tf.Tensor) -> tuple[tf.Tensor, bool, object]:
+    """(the parameter as a tensor, whether it may need a gradient, its in-graph domain
+    condition or None), checked as spec.INPUT_CONTRACT "param.*" says.
+
+    NumPy values are checked on the host, always; a tensor is checked on the host in eager
+    mode (ValueError) and by a ``tf.debugging.Assert`` in a graph (InvalidArgumentError),
+    whose condition the caller also uses for the NaN policy under XLA, which drops Asserts.
+    """
+    if isinstance(value, np.ndarray) or (isinstance(value, np.generic) and not isinstance(value, np.floating)):
+        arr = np.asarray(value)
+        if arr.dtype.kind != "f" and arr.dtype.name != "bfloat16":
+            raise TypeError(
+                f"{function}: parameter '{parameter.name}' must be real floating point, got dtype {arr.dtype}"
+            )
+        spec.validate(function, {parameter.name: arr})  # raises, naming the parameter
+        spec.check_parameter_shape(function, parameter.name, arr.shape, tuple(x.shape))
+        return tf.convert_to_tensor(arr), False, None
+    if _is_tensor(value):
         t = tf.convert_to_tensor(value)
         if not t.dtype.is_floating:
             raise TypeError(
                 f"{function}: parameter '{parameter.name}' must be real floating point, got dtype {t.dtype.name}"
             )
+        condition = None
         if tf.executing_eagerly():
             values = _to_working(t).numpy().ravel()
             if values.size:
@@ -340,24 +376,46 @@ def _prepare(function: str, parameter: spec.Parameter, value: object) -> tuple[t
                     spec.validate(function, {parameter.name: float(values[~ok][0])})  # raises
         else:
             message = f"{function}: parameter '{parameter.name}' must be a finite value in {parameter.domain}"
-            tf.debugging.Assert(_domain_condition(parameter, tf.cast(t, _WORKING)), [message], name=parameter.name)
-        return t, not isinstance(value, np.ndarray)
+            condition = _domain_condition(parameter, tf.cast(t, _WORKING))
+            tf.debugging.Assert(condition, [message], name=parameter.name)
+        _check_shape(function, parameter.name, t.shape, x.shape)
+        return t, True, condition
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(
             f"{function}: parameter '{parameter.name}' must be a real number or a floating-point "
             f"tensor, got {type(value).__name__}"
         )
     value = spec.validate(function, {parameter.name: float(value)})[parameter.name]
-    return tf.constant(value, dtype=_WORKING), False
+    return tf.constant(value, dtype=_WORKING), False, None
+
+
+@tf.custom_gradient
+def _nan_unless(ok: tf.Tensor, x: tf.Tensor):
+    """x where ``ok`` holds, NaN everywhere otherwise; its gradient likewise (NaN, never 0).
+
+    A select, not arithmetic, so subnormal x survive TensorFlow's flush-to-zero.
+    """
+    nan = tf.constant(math.nan, x.dtype)
+
+    def grad(dy):
+        return None, tf.where(ok, dy, nan)
+
+    return tf.where(ok, x, nan), grad
 
 
 def _apply(function: str, x: object, params: dict[str, object]) -> tf.Tensor:
     x = _check_x(function, x)
     record = spec.FUNCTIONS[function]
     params = record.bind(params)  # unknown names are a TypeError
-    prepared = [_prepare(function, p, params[p.name]) for p in record.params]
-    needs = tuple(need for _, need in prepared)
-    return _op(function, needs)(x, *(t for t, _ in prepared))
+    prepared = [_prepare(function, p, params[p.name], x) for p in record.params]
+    conditions = [c for _, _, c in prepared if c is not None]
+    if conditions:
+        # In a graph the Asserts raise at run time, except under XLA, which drops them: there
+        # an out-of-domain parameter makes every output and derivative NaN (INPUT_CONTRACT
+        # "compiled") instead of a number.
+        x = _nan_unless(tf.reduce_all(tf.stack(conditions)), x)
+    needs = tuple(need for _, need, _ in prepared)
+    return _op(function, needs)(x, *(t for t, _, _ in prepared))
 
 
 # ----------------------------------------------------------------------------- functional API
@@ -455,11 +513,9 @@ class Fill(keras.initializers.Initializer):
 
 
 def _constrained_init(layer: str, parameter: spec.Parameter, value: object) -> float:
-    """An explicit initial value must lie where the layer keeps the parameter."""
-    interval = parameter.constraint or parameter.domain
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or float(value) not in interval:
-        raise ValueError(f"{layer}: {parameter.name} must be a finite value in {interval}, got {value!r}")
-    return float(value)
+    """An explicit initial value: a real number where the layer keeps the parameter (its
+    constraint, else its domain); spec.INPUT_CONTRACT "layer.init"."""
+    return spec.check_initial_value(layer, parameter, value)
 
 
 def _interval_clip(parameter: spec.Parameter) -> Clip:
@@ -472,6 +528,11 @@ class _Activation(keras.layers.Layer):
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self.supports_masking = True
+        policy = self.dtype_policy
+        for role, dtype in (("weights", policy.variable_dtype), ("computation", policy.compute_dtype)):
+            if dtype not in spec.DTYPES:
+                raise TypeError(f"{type(self).__name__}: dtype policy {policy.name!r} uses {dtype} for its "
+                                f"{role}; it must be float16, bfloat16, float32 or float64")
 
     def compute_output_shape(self, input_shape):
         return input_shape
@@ -511,6 +572,28 @@ class _Parametric(_Activation):
 
     def get_config(self) -> dict:
         return {**super().get_config(), "per_channel": self.per_channel}
+
+    def _check_loaded(self, values) -> None:
+        """spec.INPUT_CONTRACT "layer.load": each weight real floating, of its shape, finite and
+        mapping into the function's domain; the layer constraint is not enforced (a checkpoint of
+        the authors' layer before its first update holds β ≤ 0)."""
+        for variable, value in zip(self._trainable_variables + self._non_trainable_variables, values):
+            spec.check_loaded(type(self).__name__, self.function, variable.name, np.asarray(value),
+                              tuple(variable.shape))
+
+    def set_weights(self, weights):
+        """Keras ``set_weights``, with each weight checked first (see :meth:`_check_loaded`)."""
+        if len(weights) == len(self.weights):
+            self._check_loaded(weights)
+        super().set_weights(weights)
+
+    def load_own_variables(self, store):
+        """Keras loading (``load_weights``, ``load_model``), each weight checked first."""
+        if self.built:
+            self._check_loaded([store[str(i)] for i in range(len(self._trainable_variables
+                                                                 + self._non_trainable_variables))
+                                if str(i) in store])
+        super().load_own_variables(store)
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
@@ -576,7 +659,8 @@ class SSwish(_Parametric):
         record = spec.FUNCTIONS[self.function]
         name = type(self).__name__
         self._beta_init, self.beta_value = _beta_initializer(name, record.parameter("beta"), beta, beta_initializer)
-        self.gamma_value = spec.validate(self.function, {"gamma": gamma})["gamma"]
+        self.gamma_value = spec.check_initial_value(type(self).__name__, spec.FUNCTIONS[self.function].parameter("gamma"), gamma,
+                                                    "parameter 'gamma'")
 
     def build(self, input_shape):
         shape = self._weight_shape(input_shape)
@@ -642,7 +726,8 @@ class SGBlend(_Parametric):
         record = spec.FUNCTIONS[self.function]
         self.alpha_value = _constrained_init(name, record.parameter("alpha"), alpha)
         self._beta_init, self.beta_value = _beta_initializer(name, record.parameter("beta"), beta, beta_initializer)
-        self.gamma_value = spec.validate(self.function, {"gamma": gamma})["gamma"]
+        self.gamma_value = spec.check_initial_value(type(self).__name__, spec.FUNCTIONS[self.function].parameter("gamma"), gamma,
+                                                    "parameter 'gamma'")
 
     def build(self, input_shape):
         shape = self._weight_shape(input_shape)
@@ -695,7 +780,8 @@ class LambdaGELU(_Parametric):
 
     def __init__(self, lam: float = _D["lambda_gelu"]["lam"], per_channel: bool = False, **kwargs):
         super().__init__(per_channel=per_channel, **kwargs)
-        self.lam_value = spec.validate(self.function, {"lam": lam})["lam"]
+        self.lam_value = spec.check_initial_value(type(self).__name__, spec.FUNCTIONS[self.function].parameter("lam"), lam,
+                                                    "parameter 'lam'")
 
     def build(self, input_shape):
         shape = self._weight_shape(input_shape)

@@ -29,8 +29,14 @@ fuses the float64 evaluation into one pass. Set ``SGBLEND_TORCH_COMPILE=0`` (or
 ``sgblend_spec.backends.torch.COMPILE = False``) to always run eagerly. If compilation
 fails the kernel falls back to eager evaluation once, with a warning. Inside a user's
 ``torch.compile`` region the kernels are traced inline (no nested compile, no graph break);
-there tensor parameters are not range-checked (that data-dependent check would break the
-graph), while Python-number parameters still are. Double backward is eager-only.
+there a tensor parameter's domain is checked by ``torch._assert_async`` (RuntimeError naming
+the parameter when the graph runs) instead of the eager ValueError, which would need a host
+read that breaks the graph. Double backward is eager-only.
+
+Input contract (``spec.INPUT_CONTRACT``). ``x`` is a float16/bfloat16/float32/float64 tensor
+or NumPy array (converted to a CPU tensor); Python numbers and lists are a TypeError.
+Parameters are Python numbers, NumPy floats or floating tensors that broadcast to x's shape;
+modules check parameters they load (``load_state_dict``, :func:`import_parameters`).
 
 Autocast. The functions are not on any autocast list: under ``torch.autocast`` they run in
 the dtype of their input (a float32 ``x`` gives a float32 result, a bfloat16 ``x`` a
@@ -47,6 +53,7 @@ import warnings
 from dataclasses import replace
 from typing import Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -388,27 +395,58 @@ def _second_order(name, needs, upstream, grad_out, x, params, wants):
 
 
 # ----------------------------------------------------------------------------- checking
-def _check_x(function: str, x: object) -> None:
+def _dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
+def _from_numpy(a: np.ndarray | np.generic) -> torch.Tensor:
+    """A NumPy array or scalar as a CPU tensor of the same dtype and values (a copy)."""
+    a = np.array(a, copy=True, order="C")  # keeps 0-d; no negative strides
+    if a.dtype.name == "bfloat16":  # ml_dtypes: same bits as torch.bfloat16
+        return torch.from_numpy(a.view(np.int16)).view(torch.bfloat16)
+    return torch.from_numpy(a)
+
+
+def _check_x(function: str, x: object) -> torch.Tensor:
+    """x as a tensor of a supported dtype (spec.INPUT_CONTRACT "x.type", "x.dtype").
+
+    A NumPy array or scalar becomes a CPU tensor with its dtype and values; anything else
+    that is not a tensor (a Python number or list) is a TypeError.
+    """
+    if isinstance(x, (np.ndarray, np.generic)):
+        spec.check_x_dtype(function, np.asarray(x).dtype.name)
+        return _from_numpy(x)
     if not isinstance(x, torch.Tensor):
-        raise TypeError(
-            f"{function}: x must be a torch.Tensor of dtype float16, bfloat16, float32 or float64, "
-            f"got {type(x).__name__}"
-        )
-    if x.dtype not in _SUPPORTED:
-        raise TypeError(
-            f"{function}: x must have dtype float16, bfloat16, float32 or float64, got {x.dtype}"
-        )
+        raise spec.x_type_error(function, x, "torch")
+    spec.check_x_dtype(function, _dtype_name(x.dtype))
+    return x
 
 
-def _prepare(function: str, parameter: spec.Parameter, value: object, compiling: bool) -> object:
-    """Check one parameter against its spec domain; return a float or the tensor."""
+def _prepare(function: str, parameter: spec.Parameter, value: object, x: torch.Tensor, compiling: bool) -> object:
+    """Check one parameter (spec.INPUT_CONTRACT "param.*"); return a float or a tensor.
+
+    A NumPy array becomes a constant tensor on x's device, a 0-d NumPy float a Python float.
+    Eagerly a tensor's values are checked against the domain (ValueError); inside a
+    compiled region the check is ``torch._assert_async`` (RuntimeError when it runs).
+    """
+    if isinstance(value, (np.ndarray, np.generic)):
+        kind = np.asarray(value).dtype
+        if kind.kind != "f" and kind.name != "bfloat16":
+            raise TypeError(
+                f"{function}: parameter '{parameter.name}' must be real floating point, got dtype {kind}"
+            )
+        value = float(value) if np.ndim(value) == 0 else _from_numpy(value).to(x.device)
     if isinstance(value, torch.Tensor):
         if not value.is_floating_point():
             raise TypeError(
-                f"{function}: parameter '{parameter.name}' must be real floating point, got dtype {value.dtype}"
+                f"{function}: parameter '{parameter.name}' must be real floating point, got dtype "
+                f"{_dtype_name(value.dtype)}"
             )
-        if not compiling:  # a data-dependent check; inside a compiled graph it would break it
+        if compiling:  # no host read inside a graph: an in-graph assertion instead
+            torch._assert_async(_domain_mask(parameter, value).all(), _DOMAIN_MESSAGES[function][parameter.name])
+        else:
             _check_tensor_domain(function, parameter, value)
+        spec.check_parameter_shape(function, parameter.name, tuple(value.shape), tuple(x.shape))
         return value
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(
@@ -421,7 +459,15 @@ def _prepare(function: str, parameter: spec.Parameter, value: object, compiling:
     return value
 
 
-def _check_tensor_domain(function: str, parameter: spec.Parameter, t: torch.Tensor) -> None:
+#: The in-graph assertion messages, as constants (dynamo does not trace str.format).
+_DOMAIN_MESSAGES = {
+    name: {p.name: f"{name}: parameter '{p.name}' must be a finite value in {p.domain}" for p in record.params}
+    for name, record in spec.FUNCTIONS.items()
+}
+
+
+def _domain_mask(parameter: spec.Parameter, t: torch.Tensor) -> torch.Tensor:
+    """Elementwise: is t in the parameter's domain (finite, within the interval)?"""
     domain = parameter.domain
     t = t.detach()
     ok = torch.isfinite(t)
@@ -429,17 +475,22 @@ def _check_tensor_domain(function: str, parameter: spec.Parameter, t: torch.Tens
         ok &= t >= domain.lo if domain.lo_closed else t > domain.lo
     if math.isfinite(domain.hi):
         ok &= t <= domain.hi if domain.hi_closed else t < domain.hi
+    return ok
+
+
+def _check_tensor_domain(function: str, parameter: spec.Parameter, t: torch.Tensor) -> None:
+    ok = _domain_mask(parameter, t)
     if not bool(ok.all()):
-        bad = float(t[~ok].reshape(-1)[0])
+        bad = float(t.detach()[~ok].reshape(-1)[0])
         spec.validate(function, {parameter.name: bad})  # raises, with the spec's message
-        raise ValueError(f"{function}: parameter '{parameter.name}' must be in {domain}, got {bad!r}")
+        raise ValueError(f"{function}: parameter '{parameter.name}' must be in {parameter.domain}, got {bad!r}")
 
 
-def _apply(function: str, x: torch.Tensor, params: dict[str, object]) -> torch.Tensor:
-    _check_x(function, x)
+def _apply(function: str, x: object, params: dict[str, object]) -> torch.Tensor:
+    x = _check_x(function, x)
     compiling = torch.compiler.is_compiling()
     record = spec.FUNCTIONS[function]
-    args = [_prepare(function, p, params[p.name], compiling) for p in record.params]
+    args = [_prepare(function, p, params[p.name], x, compiling) for p in record.params]
     return _SpecFunction.apply(function, x, *args)
 
 
@@ -505,14 +556,15 @@ _SQRT3 = math.sqrt(3.0)
 
 
 def _constrained_init(module: str, parameter: spec.Parameter, value: float) -> float:
-    """An explicit initial value must lie where the layer keeps the parameter."""
-    interval = parameter.constraint or parameter.domain
-    value = float(value)
-    if value not in interval:
-        raise ValueError(
-            f"{module}: {parameter.name} must be a finite value in {interval}, got {value!r}"
-        )
-    return value
+    """An explicit initial value: a real number where the layer keeps the parameter
+    (its constraint, else its domain); spec.INPUT_CONTRACT "layer.init"."""
+    return spec.check_initial_value(module, parameter, value)
+
+
+def _check_factory_dtype(module: str, dtype) -> None:
+    """The ``dtype=`` of a module's parameters must be real floating (not integer or complex)."""
+    if dtype is not None:
+        spec.check_parameter_dtype(module, _dtype_name(dtype) if isinstance(dtype, torch.dtype) else str(dtype))
 
 
 class _Activation(nn.Module):
@@ -534,6 +586,23 @@ class _Activation(nn.Module):
     def project_(self) -> "_Activation":
         """Clip each constrained parameter into its spec interval, in place (after a step)."""
         return self
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        """Check each loaded parameter (spec.INPUT_CONTRACT "layer.load"): real floating, the
+        module's shape, finite and mapping into the function's domain. The layer constraint is
+        not enforced: a checkpoint of the authors' layer before its first update holds β ≤ 0."""
+        for name, param in self._parameters.items():
+            key = prefix + name
+            if param is None or key not in state_dict:
+                continue
+            value = state_dict[key]
+            if isinstance(value, torch.Tensor):
+                if not value.is_floating_point():
+                    raise TypeError(f"{type(self).__name__}: loaded parameter '{name}' must be real floating "
+                                    f"point, got dtype {_dtype_name(value.dtype)}")
+                value = value.detach().to("cpu", torch.float64).numpy()
+            spec.check_loaded(type(self).__name__, self.function, name, value, tuple(param.shape))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 
 def _check_num_parameters(module: str, n: int) -> int:
@@ -596,7 +665,8 @@ class SSwish(_Activation):
         record = spec.FUNCTIONS[self.function]
         self.num_parameters = _check_num_parameters(type(self).__name__, num_parameters)
         self.beta_init = None if beta is None else _constrained_init(type(self).__name__, record.parameter("beta"), beta)
-        self.gamma_init = spec.validate(self.function, {"gamma": gamma})["gamma"]
+        self.gamma_init = _constrained_init(type(self).__name__, record.parameter("gamma"), gamma)
+        _check_factory_dtype(type(self).__name__, dtype)
         factory = {"device": device, "dtype": dtype}
         self.beta = nn.Parameter(torch.empty(num_parameters, **factory))
         self.gamma = nn.Parameter(torch.empty(num_parameters, **factory))
@@ -661,7 +731,8 @@ class SGBlend(_Activation):
         self.num_parameters = _check_num_parameters(name, num_parameters)
         self.alpha_init = _constrained_init(name, record.parameter("alpha"), alpha)
         self.beta_init = None if beta is None else _constrained_init(name, record.parameter("beta"), beta)
-        self.gamma_init = spec.validate(self.function, {"gamma": gamma})["gamma"]
+        self.gamma_init = _constrained_init(name, record.parameter("gamma"), gamma)
+        _check_factory_dtype(name, dtype)
         factory = {"device": device, "dtype": dtype}
         self.alpha = nn.Parameter(torch.empty(num_parameters, **factory))
         self.beta = nn.Parameter(torch.empty(num_parameters, **factory))
@@ -716,7 +787,8 @@ class LambdaGELU(_Activation):
     def __init__(self, lam: float = _D["lambda_gelu"]["lam"], num_parameters: int = 1, *, device=None, dtype=None):
         super().__init__()
         self.num_parameters = _check_num_parameters(type(self).__name__, num_parameters)
-        self.lam_init = spec.validate(self.function, {"lam": lam})["lam"]
+        self.lam_init = _constrained_init(type(self).__name__, spec.FUNCTIONS[self.function].parameter("lam"), lam)
+        _check_factory_dtype(type(self).__name__, dtype)
         self.rho = nn.Parameter(torch.empty(num_parameters, device=device, dtype=dtype))
         self.reset_parameters()
 
@@ -756,8 +828,21 @@ def import_parameters(module: nn.Module, parameters: dict) -> nn.Module:
     """Load parameters keyed by spec name (e.g. from the Keras layer's
     ``sgblend_spec.backends.tensorflow.export_parameters``) into ``module``, in place.
 
-    Names and shapes must match the module's (scalars are shape (1,) in both frameworks).
+    Names and shapes must match the module's (scalars are shape (1,) in both frameworks);
+    values are checked as by ``load_state_dict`` (spec.INPUT_CONTRACT "layer.load"), and an
+    integer, bool or complex array is a TypeError rather than a cast.
     """
-    state = {k: torch.as_tensor(v, dtype=getattr(module, k).dtype) for k, v in parameters.items()}
+    state = {}
+    for k, v in parameters.items():
+        if not isinstance(v, torch.Tensor):
+            kind = np.asarray(v).dtype
+            if kind.kind != "f" and kind.name != "bfloat16":
+                raise TypeError(f"import_parameters: parameter '{k}' must be real floating point, got dtype {kind}")
+            v = _from_numpy(np.asarray(v))
+        elif not v.is_floating_point():
+            raise TypeError(f"import_parameters: parameter '{k}' must be real floating point, got dtype "
+                            f"{_dtype_name(v.dtype)}")
+        target = getattr(module, k, None)
+        state[k] = v.to(target.dtype) if isinstance(target, torch.Tensor) else v
     module.load_state_dict(state, strict=True)
     return module

@@ -99,7 +99,10 @@ def bench(session, backend):
 @nox.session
 @nox.parametrize("backend", list(BACKENDS))
 def fuzz(session, backend):
-    """The conformance properties with 100 000 Hypothesis examples each (not run in CI)."""
+    """The Hypothesis conformance properties (test_random: accuracy against the oracle;
+    test_random_elementwise: position, neighbours and special values) with a budget of
+    SGBLEND_FUZZ_EXAMPLES examples in total (default 100 000) spread over them; ends with the
+    number of examples executed. Not run in CI, which runs 40 per test."""
     _install(session, backend)
     session.env["SGBLEND_CONFORMANCE_PROFILE"] = "fuzz"
     _conformance(session, backend, "-k", "test_random", *session.posargs)

@@ -8,7 +8,7 @@ import pathlib
 import pytest
 from hypothesis import HealthCheck, settings
 
-from conformance import adapters
+from conformance import adapters, budget
 from conformance.checks import REPORT
 from sgblend_spec import spec
 
@@ -20,8 +20,10 @@ settings.register_profile(
     "thorough", max_examples=400, deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
+# "fuzz": each Hypothesis test gets its share of SGBLEND_FUZZ_EXAMPLES (conformance/budget.py),
+# which overrides this max_examples.
 settings.register_profile(
-    "fuzz", max_examples=100_000, deadline=None,
+    "fuzz", max_examples=100_000, deadline=None, print_blob=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
 settings.load_profile(os.environ.get("SGBLEND_CONFORMANCE_PROFILE", "ci"))
@@ -67,6 +69,11 @@ def _selected(config, option, available):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "conformance: a property checked against the oracle")
+    config.addinivalue_line("markers", f"{budget.MARKER}: a Hypothesis property that shares the fuzz budget")
+
+
+def pytest_collection_modifyitems(session, config, items):
+    budget.distribute(sum(1 for item in items if item.get_closest_marker(budget.MARKER)))
 
 
 def pytest_generate_tests(metafunc):
@@ -95,6 +102,8 @@ def pytest_report_header(config):
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if budget.EXECUTED:
+        terminalreporter.write_sep("=", budget.summary())
     if not REPORT.entries:
         return
     terminalreporter.write_sep("=", "sgblend-spec accuracy table")

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 
-from conformance import strategies
+from conformance import budget, strategies
 from conformance.checks import compare
 
 
@@ -23,11 +23,14 @@ def test_grid(impl, function, dtype):
     _fail(failures)
 
 
-def test_random(impl, function, dtype):
+@pytest.mark.hypothesis_budget
+def test_random(impl, function, dtype, request):
     """Hypothesis: whole finite range of the dtype (subnormals included) and random parameters."""
 
+    @settings(**budget.settings_kwargs())
     @given(xs=strategies.inputs(dtype), params=strategies.parameters_for(impl, function, dtype))
     def check(xs, params):
+        budget.count(request.node.nodeid)
         _fail(compare(impl, function, dtype, xs, params))
 
     check()

@@ -6,12 +6,38 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from conformance import strategies
-from conformance.checks import evaluate
+from conformance import budget, strategies
+from conformance.checks import compare, evaluate
 from conformance.ulp import ulp_distance
 from sgblend_spec import spec
 from sgblend_spec.mp import FORMATS
+
+
+def _matches_table(x: float, quantity: str, value: float, expected: float, params: dict, dtype: str) -> bool:
+    """Whether ``value`` (a result at the special point ``x``) is the table's ``expected``:
+    NaN for NaN, exact for 0 and ±inf (a zero value keeps the sign of x = ±0 when γ = 0),
+    within the ULP bound otherwise (the table is evaluated in float64)."""
+    np_type = strategies.np_dtype(dtype)
+    want = float(np.asarray(expected).astype(np_type))
+    bound = spec.ulp_bound(quantity, dtype)
+    if dtype in spec.INPUT_SENSITIVE_DTYPES:
+        # The input-sensitive scale (conformance/ulp.py) of a finite table entry, a product of
+        # a(1-a), a, γ, β/2 and k/2, is at most |q|·(1 + Σ|p|): allow that many ULPs more.
+        bound *= 1 + sum(abs(v) for v in params.values())
+    same = (math.isnan(value) and math.isnan(want)) or value == want or (
+        math.isfinite(want) and want != 0 and
+        ulp_distance(np.array([value]).astype(np_type), np.array([want]).astype(np_type), dtype)[0]
+        <= bound
+    )
+    # Signed zero: f(±0) keeps the sign of a zero value (x·σ(βx) at -0 is -0; minus γ = +0
+    # keeps it too, while minus γ = -0 gives +0, as IEEE subtraction does).
+    if (same and want == 0 and not math.isinf(x) and quantity == "value" and params.get("gamma", 0) == 0
+            and math.copysign(1, params.get("gamma", 0.0)) > 0):
+        same = math.copysign(1, value) == math.copysign(1, x)
+    return same
 
 
 def test_special_values(impl, function, dtype):
@@ -25,17 +51,8 @@ def test_special_values(impl, function, dtype):
             if got[quantity] is None:
                 continue
             value = float(got[quantity][i])
-            want = float(np.asarray(expected).astype(strategies.np_dtype(dtype)))
-            same = (math.isnan(value) and math.isnan(want)) or value == want or (
-                math.isfinite(want) and want != 0 and
-                ulp_distance(np.array([value]).astype(xs.dtype), np.array([want]).astype(xs.dtype), dtype)[0]
-                <= spec.ulp_bound(quantity, dtype)
-            )
-            # Signed zero: f(±0) keeps the sign of a zero value (x·σ(βx) at -0 is -0).
-            if same and want == 0 and not math.isinf(x) and quantity == "value" and params.get("gamma", 0) == 0:
-                same = math.copysign(1, value) == math.copysign(1, x)
-            if not same:
-                failures.append(f"{function}{params} {quantity} at x={x!r}: got {value!r}, spec {want!r}")
+            if not _matches_table(x, quantity, value, expected, params, dtype):
+                failures.append(f"{function}{params} {quantity} at x={x!r}: got {value!r}, spec {expected!r}")
     assert not failures, "\n".join(failures[:10])
 
 
@@ -111,3 +128,118 @@ def test_bad_parameters_rejected(impl, function, dtype):
             with pytest.raises(Exception) as info:
                 impl.value(function, x, {**good, parameter.name: bad})
             assert parameter.name in str(info.value), (parameter.name, bad, str(info.value))
+
+
+# ----------------------------------------------------------------------------- input contract
+# spec.INPUT_CONTRACT, as far as it can be checked through the adapter protocol.
+NON_FLOATING = ("int8", "int32", "int64", "uint8", "bool", "complex64", "complex128")
+
+
+@pytest.mark.parametrize("bad_dtype", NON_FLOATING)
+def test_non_floating_x_rejected(impl, function, bad_dtype):
+    """Clause "x.dtype": integer, bool and complex x raise TypeError; nothing is converted."""
+    supported = [d for d in spec.DTYPES if d in impl.dtypes]
+    params = strategies.cases_for(impl, function, supported[-1])[0]
+    x = np.array([0, 1, 2]).astype(bad_dtype)
+    with pytest.raises(TypeError, match="dtype"):
+        impl.value(function, x, params)
+
+
+def test_parameter_arrays_broadcast_per_channel(impl, function, dtype):
+    """Clauses "param.shape", "param.dtype": parameters given as arrays of shape (C,) (one in
+    float64, the others in x's dtype) act per channel on x of shape (N, C) as the scalar
+    parameters do on each column (within the value's ULP bound, clause "x.shape"); a parameter that does not broadcast to x's shape,
+    or would enlarge the result, raises an error naming it. Implementations opt in with
+    ``array_parameters = True`` (see conformance/adapters/__init__.py)."""
+    if not getattr(impl, "array_parameters", False):
+        pytest.skip(f"{impl.name} does not declare array_parameters")
+    np_type = strategies.np_dtype(dtype)
+    cases = strategies.cases_for(impl, function, dtype)
+    channels = [cases[c % len(cases)] for c in range(3)]
+    x = np.linspace(-6, 6, 15).reshape(5, 3).astype(np_type)
+    names = spec.FUNCTIONS[function].param_names
+    arrays = {n: np.array([case[n] for case in channels], dtype=np.float64 if i == 0 else np_type)
+              for i, n in enumerate(names)}
+    got = impl.value(function, x, arrays)
+    assert got.shape == x.shape and got.dtype == x.dtype, (got.shape, got.dtype)
+    for c, case in enumerate(channels):
+        column = impl.value(function, np.ascontiguousarray(x[:, c]), case)
+        apart = ulp_distance(np.ascontiguousarray(got[:, c]), column, dtype)
+        assert np.all(apart <= spec.ulp_bound("value", dtype)), (c, case, got[:, c], column)  # "x.shape"
+    for n in names:
+        for bad, xs in ((np.ones(4), x), (np.ones((5, 1)), x[0])):
+            with pytest.raises(Exception) as info:
+                impl.value(function, xs, {**cases[0], n: bad.astype(np_type) * cases[0][n]})
+            assert n in str(info.value), (n, bad.shape, str(info.value))
+
+
+SPECIAL_X = (0.0, -0.0, math.inf, -math.inf, math.nan)
+
+
+@pytest.mark.hypothesis_budget
+def test_random_elementwise(impl, function, dtype, request):
+    """Hypothesis, clauses "x.special", "x.shape": with random parameters, every element's
+    value and derivatives depend on that element only (not on its position
+    or its neighbours, NaN and ±inf among them: the same, within the quantity's ULP bound, in
+    the array and reversed with its special elements replaced; one shape, so that a compiling
+    implementation compiles once), and ±0, ±inf and NaN follow the spec's special-value table."""
+    np_type = strategies.np_dtype(dtype)
+    element = st.one_of(strategies.floats(dtype), strategies.moderate(dtype), st.sampled_from(SPECIAL_X))
+    record = spec.FUNCTIONS[function]
+
+    # Two evaluations of every quantity per example: fewer examples in CI than test_random.
+    @settings(**budget.settings_kwargs(ci_examples=15))
+    @given(values=st.lists(element, min_size=8, max_size=8),
+           params=strategies.parameters_for(impl, function, dtype))
+    def check(values, params):
+        budget.count(request.node.nodeid)
+        flat = np.array(values, dtype=np.float64).astype(np_type)
+        wide = flat.astype(np.float64)
+        special = ~np.isfinite(wide) | (wide == 0)
+        calm = np.where(special, np.ones_like(flat), flat)[::-1].copy()
+        grid = evaluate(impl, function, flat, params)
+        alone = evaluate(impl, function, calm, params)
+        table = {}
+        for x, quantity, expected in record.special_values(_as_read(impl, params, dtype)):
+            table[(_kind(x), quantity)] = expected
+        failures = []
+        for quantity, got in grid.items():
+            if got is None:
+                continue
+            assert got.shape == (8,) and got.dtype == np_type, (quantity, got.shape, got.dtype)
+            other = np.ascontiguousarray(alone[quantity][::-1])
+            apart = ulp_distance(got, other, dtype)  # NaN against NaN is 0
+            for i in range(8):
+                x = float(wide[i])
+                if special[i]:
+                    expected = table[(_kind(x), quantity)]
+                    if x == 0 and math.isfinite(expected) and expected != 0:
+                        continue  # a number at ±0: measured against the oracle below
+                    if not _matches_table(x, quantity, float(got[i]), expected, params, dtype):
+                        failures.append(f"{quantity} at x={x!r}: got {float(got[i])!r}, spec {expected!r}")
+                elif apart[i] > spec.ulp_bound(quantity, dtype):
+                    failures.append(f"{quantity} at x={x!r}: {float(got[i])!r} inside {flat.tolist()} but "
+                                    f"{float(alone[quantity][::-1][i])!r} inside {calm[::-1].tolist()}")
+        zeros = np.unique(flat[wide == 0].view(f"u{flat.dtype.itemsize}")).view(np_type)
+        if zeros.size:  # the tolerance model of the accuracy tests (float64 input-sensitive)
+            failures += compare(impl, function, dtype, zeros, params)
+        assert not failures, f"{function}{params}:\n" + "\n".join(failures[:10])
+
+    check()
+
+
+def _as_read(impl, params: dict, dtype: str) -> dict:
+    """The parameters as an implementation that flushes subnormals in ``dtype`` reads them
+    (a subnormal is a signed 0: the flush-to-zero tier of conformance/ulp.py)."""
+    if dtype not in getattr(impl, "flushes_subnormals", ()):
+        return params
+    tiny = math.ldexp(1.0, FORMATS[dtype].emin)
+    return {k: math.copysign(0.0, v) if abs(v) < tiny else v for k, v in params.items()}
+
+
+def _kind(x: float) -> str:
+    if math.isnan(x):
+        return "nan"
+    if x == 0:
+        return "-0" if math.copysign(1, x) < 0 else "+0"
+    return "+inf" if x > 0 else "-inf"

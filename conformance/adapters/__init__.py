@@ -18,7 +18,12 @@ parameter. A missing ``grad``/``dxx`` skips those checks (reported as "n/a"). An
 ``flushes_subnormals: Collection[str]`` names dtypes in which the implementation flushes
 subnormals to zero; they are held to the flush-to-zero bound (see ``conformance/ulp.py``)
 and marked "(FTZ)" in the report. An optional ``fixed_params: dict[str, dict[str, float]]``
-restricts a function to one parameter set (a native SiLU is ``swish`` at β = 1).
+restricts a function to one parameter set (a native SiLU is ``swish`` at β = 1). An
+optional ``array_parameters: bool`` (default False) declares that ``value`` also accepts
+parameters as NumPy arrays that broadcast to ``x``'s shape (per-channel, any floating dtype)
+and rejects, naming the parameter, one that does not; the suite then checks that
+(``spec.INPUT_CONTRACT``). Every implementation is expected to raise TypeError for an
+integer, bool or complex ``x``.
 
 ``--impl package.module:attribute`` loads an implementation: the attribute is either such
 an object or a zero-argument factory returning one. With ``--impl-function NAME`` the

@@ -24,6 +24,7 @@ from sgblend_spec import spec
 class JaxBackend:
     name = "jax"
     functions = tuple(spec.FUNCTIONS)
+    array_parameters = True  # value() takes NumPy parameter arrays (INPUT_CONTRACT "param.shape")
 
     def __init__(self) -> None:
         import jax

@@ -13,6 +13,7 @@ class NumpyReference:
     version = f"sgblend_spec {sgblend_spec.__version__}, numpy {np.__version__}"
     functions = tuple(spec.FUNCTIONS)
     dtypes = spec.DTYPES
+    array_parameters = True  # value() takes NumPy parameter arrays (INPUT_CONTRACT "param.shape")
 
     def value(self, function, x, params):
         return getattr(reference, function)(x, **params)

@@ -35,6 +35,7 @@ class TorchBackend:
     version = f"sgblend_spec {sgblend_spec.__version__}, torch {torch.__version__}"
     functions = tuple(spec.FUNCTIONS)
     dtypes = spec.DTYPES
+    array_parameters = True  # value() takes NumPy parameter arrays (INPUT_CONTRACT "param.shape")
 
     def value(self, function, x, params):
         with torch.no_grad():

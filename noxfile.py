@@ -5,6 +5,7 @@
     nox -s "conformance(backend='torch')"
     nox -s docs                   # build the site into docs/_site and run its browser test
     nox -s bench                  # ratios to each framework's native GELU
+    nox -s experiment             # the λ-GELU recipe on scikit-learn's digits (torch, CPU, minutes)
 """
 
 import pathlib
@@ -19,7 +20,7 @@ nox.options.sessions = ["tests"]
 #: that lies on this project's machines; any other torch spec downloads a CUDA build.
 BACKENDS = {
     "numpy": ([], "test"),
-    "torch": (["torch==2.13.0"], "test,torch"),
+    "torch": (["torch==2.13.0"], "test,torch,examples"),  # examples: the digits experiment's smoke test
     "tensorflow": ([], "test,tensorflow-cpu"),
     "jax": ([], "test,jax,flax"),
 }
@@ -94,6 +95,15 @@ def bench(session, backend):
     and writes benchmarks/results/BACKEND.json, which `nox -s docs` publishes."""
     _install(session, backend)
     session.run("python", f"benchmarks/bench_{backend}.py", *session.posargs)
+
+
+@nox.session
+def experiment(session):
+    """MLPs on scikit-learn's digits with GELU, SiLU, SSwish, SG-Blend and λ-GELU (plain and
+    hardened): accuracy, dead units, time per epoch, learned parameters and the accuracy drop
+    after ReLU substitution, into experiments/results/digits.{md,json,png} (git-ignored)."""
+    _install(session, "torch", ",docs")
+    session.run("python", "experiments/digits.py", *session.posargs)
 
 
 @nox.session

@@ -180,12 +180,13 @@ the NumPy reference, the conformance results and the benchmark results. Do not e
 #: record without being added here fails the build, so the site cannot silently fall behind.
 RENDERED_FUNCTION_FIELDS = {
     "name", "title", "summary", "params", "latex", "at_zero", "limits", "identities",
-    "extrema", "decisions", "variants", "source",
+    "extrema", "decisions", "variants", "source", "training",
 }
 RENDERED_PARAMETER_FIELDS = {
     "name", "symbol", "domain", "default", "description", "constraint", "projection", "init", "reparam",
 }
 RENDERED_REPARAM_FIELDS = {"raw", "latex", "derivative_latex", "forward", "inverse", "derivative", "reason"}
+RENDERED_RULE_FIELDS = {"name", "title", "latex", "derivation", "implementation"}
 
 
 def check_spec_coverage(spec) -> None:
@@ -193,6 +194,7 @@ def check_spec_coverage(spec) -> None:
         (spec.FunctionSpec, RENDERED_FUNCTION_FIELDS),
         (spec.Parameter, RENDERED_PARAMETER_FIELDS),
         (spec.Reparam, RENDERED_REPARAM_FIELDS),
+        (spec.Rule, RENDERED_RULE_FIELDS),
     ):
         missing = {f.name for f in dataclasses.fields(cls)} - rendered
         if missing:
@@ -232,6 +234,9 @@ def plain_text_fields(record):
         yield f"params[{p.name}].init", p.init
         if p.reparam:
             yield f"params[{p.name}].reparam.reason", p.reparam.reason
+    for rule in record.training:
+        yield f"training[{rule.name}].title", rule.title
+        yield f"training[{rule.name}].derivation", rule.derivation
 
 
 def quantity_label(record, quantity: str) -> str:
@@ -438,6 +443,11 @@ def function_page(record, spec, plots, accuracy_html: str) -> str:
         rows = [[f"<code>{esc(v.name)}</code>", esc(v.description),
                  f'<a href="{esc(v.function)}.html"><code>{esc(v.function)}</code></a>'] for v in record.variants]
         s.append("<h2>Variants</h2>" + table(["Variant", "Description", "Evaluates"], rows, "variants"))
+    if record.training:
+        s.append("<h2>Training recipe</h2>" + "".join(
+            f'<div class="rule" id="training-{esc(r.name)}"><h3>{esc(r.title)}</h3>'
+            f"{math_html(r.latex, display=True)}<p>{esc(r.derivation)}</p>"
+            f"<p>Implemented by <code>{esc(r.implementation)}</code>.</p></div>" for r in record.training))
     s.append("<h2>Source</h2>" + (f"<p>{esc(record.source)}</p>" if record.source else
                                   "<p>Standard definition; no single source.</p>"))
     s.append("<h2>Measured accuracy</h2>" + accuracy_html)
@@ -725,17 +735,19 @@ def import_backend(name: str):
 
 
 def api_page(spec) -> str:
-    from sgblend_spec import formulas, reference
+    from sgblend_spec import formulas, hardening, reference
 
     s = ["<h1>API reference</h1>",
          "<p>Generated from the docstrings. Contents: "
          '<a href="#sgblend_spec.reference">NumPy reference</a>, '
          '<a href="#sgblend_spec.spec">spec records</a>, '
          '<a href="#sgblend_spec.formulas">formulas</a>, '
+         '<a href="#sgblend_spec.hardening">λ-GELU training recipe</a>, '
          + ", ".join(f'<a href="#backend-{b}">{b} backend</a>' for b in BACKENDS) + ".</p>",
          module_html(reference, "sgblend_spec.reference — the NumPy reference"),
          module_html(spec, "sgblend_spec.spec — the specification records"),
-         module_html(formulas, "sgblend_spec.formulas — the stable formulas")]
+         module_html(formulas, "sgblend_spec.formulas — the stable formulas"),
+         module_html(hardening, "sgblend_spec.hardening — the λ-GELU training recipe")]
     for name in BACKENDS:
         title = f"sgblend_spec.backends.{name}"
         module = import_backend(name)

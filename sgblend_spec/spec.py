@@ -108,6 +108,18 @@ class Variant:
 
 
 @dataclass(frozen=True)
+class Rule:
+    """A training rule for a function's parameters: the formula (LaTeX), its derivation
+    (plain text) and the dotted name of the code that implements it."""
+
+    name: str
+    title: str
+    latex: str
+    derivation: str
+    implementation: str
+
+
+@dataclass(frozen=True)
 class FunctionSpec:
     name: str
     title: str
@@ -121,6 +133,7 @@ class FunctionSpec:
     decisions: tuple[str, ...] = ()
     variants: tuple[Variant, ...] = ()
     source: str = ""
+    training: tuple[Rule, ...] = ()  # the library's training recipe, where it defines one
 
     @property
     def param_names(self) -> tuple[str, ...]:
@@ -374,6 +387,66 @@ def _blend(name: str, title: str, g_latex: tuple[str, str, str], g_curvature: fl
     )
 
 
+_LAMBDA_GELU_TRAINING = (
+    Rule(
+        name="target",
+        title="Target λ* from a tolerance ε",
+        latex=r"\lambda^\star(\varepsilon) = \max\bigl(1,\ c/\varepsilon\bigr),\quad "
+        r"\sup_x \bigl(\mathrm{ReLU}(x) - f(x)\bigr) = \frac{c}{\lambda},\quad "
+        r"c = \max_{t \ge 0} t\,\Phi(-t) = 0.1699712",
+        derivation="ReLU(x) − f(x) = |x|·Φ(−λ|x|) ≥ 0 equals t·Φ(−t)/λ with t = λ|x|, whose "
+        "maximum is at t* = 0.7517915 (where Φ(−t) = t·φ(t)). Replacing λ-GELU by ReLU therefore "
+        "moves each unit's output by at most c/λ for every input, and λ ≥ c/ε keeps that change "
+        "within ε. The integral norms ‖f − ReLU‖₁ = 1/(2λ²) and ‖Φ(λ·) − H‖₁ = √(2/π)/λ give "
+        "λ* = 1/√(2ε) and √(2/π)/ε instead (norm 'l1' and 'gate_l1'); the sup norm is the "
+        "default because it bounds the change for every input, whatever their distribution.",
+        implementation="sgblend_spec.hardening.target_lam",
+    ),
+    Rule(
+        name="schedule",
+        title="Hardening schedule: a rising floor on λ, enforced by projecting ρ",
+        latex=r"\frac{1}{\lambda_{\min}(t)} = 1 - p(t)\Bigl(1 - \frac{1}{\lambda^\star}\Bigr),\quad "
+        r"p(t) = \operatorname{clip}\Bigl(\frac{t - t_0}{T}, 0, 1\Bigr),\quad "
+        r"\rho \leftarrow \operatorname{sign}(\rho)\,\max\bigl(|\rho|, \sqrt{\lambda_{\min}(t) - 1}\bigr)",
+        derivation="After optimizer step t, ρ is projected onto the set 1 + ρ² ≥ λ_min(t) (its "
+        "nearest point, sign kept; ρ = 0 goes to the positive root), so λ stays learnable above a "
+        "floor that rises from 1 at step t₀ to λ* at step t₀ + T and then holds: λ ≥ λ* from there "
+        "on. Because sup_x ∂f/∂λ = 0.29353/λ², a change dλ moves f by at most 0.29353·|d(1/λ)| in "
+        "the sup norm; a floor linear in 1/λ therefore changes the function, and the bound c/λ on "
+        "its distance to ReLU, by the same amount at every step of the ramp. The floor depends "
+        "only on the step count, so the schedule is deterministic and resumable.",
+        implementation="sgblend_spec.hardening.lam_floor",
+    ),
+    Rule(
+        name="update",
+        title="λ-aware update: ρ's gradient scaled by κ(λ)",
+        latex=r"\partial_\rho L \leftarrow \kappa(\lambda)\,\partial_\rho L,\quad "
+        r"\kappa(\lambda) = \Bigl(\frac{1 + \lambda^2 s^2}{1 + s^2}\Bigr)^{3/2},\quad "
+        r"\mathbb{E}_{x \sim \mathcal{N}(0, s^2)}\bigl[\partial_\lambda f\bigr] = "
+        r"\frac{s^2}{\sqrt{2\pi}}\,\bigl(1 + \lambda^2 s^2\bigr)^{-3/2}",
+        derivation="For pre-activations x ~ N(0, s²) (s = 1 by default: normalised or "
+        "variance-preserving layers) the mean partial E[x²·φ(λx)] is the Gaussian integral above; "
+        "it decays like λ⁻³ once λs ≫ 1 (the pointwise sup like λ⁻²), and κ = E(λ = 1)/E(λ) "
+        "undoes that (κ(1) = 1). With ∂L/∂ρ = 2ρ·∂L/∂λ, an SGD step of size η changes "
+        "log(λ − 1) = 2·log|ρ| by exactly 2·log|1 − 2η·κ·∂L/∂λ|: the same at every λ when "
+        "κ·∂L/∂λ is, where without κ it shrinks like λ⁻³. Adam-type optimizers divide by a running "
+        "RMS of the gradient, so a slowly varying κ cancels (Adam on κ·g with ε is Adam on g with "
+        "ε/κ): there the rule changes nothing except keeping the attenuated gradient above ε, and "
+        "it is safe to leave on. ρ gets no weight decay, which would pull λ toward 1.",
+        implementation="sgblend_spec.hardening.lam_gradient_scale",
+    ),
+    Rule(
+        name="substitution",
+        title="ReLU substitution after training",
+        latex=r"\bigl|\mathrm{ReLU}(x) - f(x)\bigr| \le \frac{c}{\lambda_{\min}} \le \varepsilon"
+        r"\quad \text{for } \lambda \ge \lambda_{\min} \ge \lambda^\star(\varepsilon)",
+        derivation="relu_ize replaces every λ-GELU of a model by ReLU and reports the measured "
+        "change of the model's outputs on given inputs next to this per-unit bound, taken at the "
+        "smallest λ of the replaced units.",
+        implementation="sgblend_spec.hardening.substitution_report",
+    ),
+)
+
 FUNCTIONS: dict[str, FunctionSpec] = {}
 
 
@@ -501,8 +574,12 @@ _register(
         decisions=(
             "λ ∈ [1, ∞); λ = 1 is exact GELU. Trained through λ = 1 + ρ², which reaches λ = 1 "
             "exactly with no clipping.",
+            "The paper names a target, an optimizer-aware update and a hardening schedule but "
+            "its recipe is not available; the training rules below are this library's "
+            "definitions, each with its derivation.",
         ),
         source="Pérez-Corral et al., arXiv 2603.21991",
+        training=_LAMBDA_GELU_TRAINING,
     ),
 )
 

@@ -56,3 +56,22 @@ def test_validate_binds_defaults_and_rejects_out_of_domain():
 def test_bounds_cover_every_dtype():
     assert set(spec.ULP_BOUNDS) == set(spec.DTYPES)
     assert spec.ulp_bound("value", "float32") == 1 and spec.ulp_bound("alpha", "float32") == 2
+
+
+def test_lambda_gelu_training_rules_name_their_code_and_its_constants():
+    import importlib
+    import re
+
+    from sgblend_spec import hardening
+
+    rules = {r.name: r for r in spec.FUNCTIONS["lambda_gelu"].training}
+    assert set(rules) == {"target", "schedule", "update", "substitution"}
+    for rule in rules.values():
+        module, _, attribute = rule.implementation.rpartition(".")
+        assert callable(getattr(importlib.import_module(module), attribute)), rule.implementation
+    # the constants written into the record are the ones the code computes (to 7 digits);
+    # 0.29353 = sup_x x²φ(x) is checked against mpmath in test_hardening
+    assert [float(v) for v in re.findall(r"0\.\d{7}", rules["target"].latex)] == [round(hardening.RELU_GAP_SUP, 7)]
+    assert f"{hardening.RELU_GAP_ARGMAX:.7f}" in rules["target"].derivation
+    assert "0.29353" in rules["schedule"].derivation
+    assert all(r.training == () for name, r in spec.FUNCTIONS.items() if name != "lambda_gelu")

@@ -183,9 +183,30 @@ def _round_once(result: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     return torch.where(inexact, odd, bits).view(torch.float32).to(dtype)
 
 
+#: Block length of the deterministic reduction (see ``_sum_to``).
+SUM_BLOCK = 1024
+
+
 def _sum_to(t: torch.Tensor, shape: torch.Size) -> torch.Tensor:
-    """Sum ``t`` over the dimensions along which a tensor of ``shape`` was broadcast."""
-    return t if t.shape == shape else t.sum_to_size(shape)
+    """Sum ``t`` over the dimensions along which a tensor of ``shape`` was broadcast, in an
+    order that does not depend on the number of threads.
+
+    torch's own reductions split a long sum among the threads, so a parameter gradient
+    summed over many elements would change in its last bits with ``torch.set_num_threads``.
+    Here the summed elements are cut into blocks of :data:`SUM_BLOCK` (zero-padded), each
+    block is summed along its own row (torch parallelises over rows, never within one), and
+    the block sums are summed the same way until one block is left.
+    """
+    if t.shape == shape:
+        return t
+    lead = t.dim() - len(shape)
+    summed = [d for d in range(t.dim()) if d < lead or (shape[d - lead] == 1 and t.shape[d] != 1)]
+    kept = [d for d in range(t.dim()) if d not in summed]
+    rows = t.permute(*summed, *kept).reshape(-1, math.prod([t.shape[d] for d in kept]))
+    while rows.shape[0] > SUM_BLOCK:
+        rows = torch.nn.functional.pad(rows, (0, 0, 0, -rows.shape[0] % SUM_BLOCK))
+        rows = rows.reshape(-1, SUM_BLOCK, rows.shape[1]).sum(dim=1)
+    return rows.sum(dim=0).reshape(shape)
 
 
 # ----------------------------------------------------------------------------- kernels

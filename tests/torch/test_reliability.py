@@ -390,16 +390,7 @@ def _run_all(x: torch.Tensor) -> list[np.ndarray]:
     return out
 
 
-THREAD_DEPENDENT_SUM = pytest.mark.xfail(
-    strict=True,
-    reason="kernel bug (reported to the lead): the float64 parameter-gradient reduction in "
-    "_grad_kernel (_sum_to -> sum_to_size) sums in a thread-count dependent order; float64 "
-    "β-gradients over 2^17 elements differ by 1-2 ULPs between 1 and 2 threads",
-)
-
-
-@pytest.mark.parametrize("dtype", [torch.float32, pytest.param(torch.float64, marks=THREAD_DEPENDENT_SUM),
-                                   torch.bfloat16])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
 def test_bitwise_deterministic_across_repeats_and_thread_counts(dtype):
     """Clause "determinism" (eager kernels): the value and every gradient, including the
     parameter gradients (reductions over 2^17 elements), are bitwise the same on a repeated
@@ -414,5 +405,25 @@ def test_bitwise_deterministic_across_repeats_and_thread_counts(dtype):
     finally:
         torch.set_num_threads(threads)
     for a, b, c in zip(one, two, again):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(b, c)
+
+
+def test_compiled_kernels_are_bitwise_deterministic_across_thread_counts(monkeypatch):
+    """The same clause for the compiled kernels that large inputs use by default."""
+    monkeypatch.setattr(B, "COMPILE", True)
+    monkeypatch.setattr(B, "COMPILE_MIN_NUMEL", 0)
+    x = torch.randn(1 << 18, generator=torch.Generator().manual_seed(4), dtype=torch.float64) * 5
+    params = {k: torch.tensor(v + 0.3, dtype=torch.float64) for k, v in spec.FUNCTIONS["sgblend"].defaults.items()}
+    threads = torch.get_num_threads()
+    try:
+        runs = []
+        for n in (1, 2, 2):
+            torch.set_num_threads(n)
+            runs.append([_bits(t) for t in _value_and_grads("sgblend", x.float(), params)])
+    finally:
+        torch.set_num_threads(threads)
+    assert {("value", "sgblend"), ("grad", "sgblend")} <= set(B._COMPILED) and not B._COMPILE_FAILED
+    for a, b, c in zip(*runs):
         np.testing.assert_array_equal(a, b)
         np.testing.assert_array_equal(b, c)

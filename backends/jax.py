@@ -32,11 +32,16 @@ No transposable JAX operation can avoid that.
 
 Speed. On CPU, arrays larger than ``4 * CPU_CHUNK`` elements are evaluated chunk by chunk
 in a loop (see ``_elementwise``), and a derivative pass computes the value and only the
-partials it needs in the same loop. Jitted forward+backward on 16M float32 elements, as a
-ratio to ``jax.nn.gelu(approximate=False)`` in the same run (2-core CPU,
-benchmarks/bench_jax.py): x64 off about 1.1x for sgblend and lambda_gelu (0.9x on one
-core: the loop is single-threaded while XLA splits the native GELU over both cores); x64
-on, i.e. the float64 evaluation, about 1.9-2.0x.
+partials it needs in the same loop. The loop runs on one core. Jitted, 16M float32
+elements, as a ratio to ``jax.nn.gelu(approximate=False)`` in the same run (2-core CPU,
+``nox -s bench``): x64 on (the float64 evaluation the bounds need) fwd+bwd sgblend 6.9x,
+lambda_gelu 4.9x, against a floor of 2.1x (forward) for the two float64 exponentials alone;
+x64 off 2.5x and 1.5x. Reverse mode keeps 4 bytes per element (x only), the native GELU 12.
+
+Determinism. Values and x-derivatives are elementwise. A parameter's gradient is a sum over
+x's elements; XLA:CPU splits one long float32 sum among its threads, so the parameter
+tangent is spread by ``_spread``, whose transpose sums fixed blocks of ``SUM_BLOCK``
+elements: parameter gradients are bitwise the same with one or two threads, eager and jitted.
 
 Parameter checks. A concrete parameter outside its spec domain raises ``ValueError``
 naming it (``spec.validate``). A parameter that is a tracer (inside ``jit``, ``grad``,
@@ -198,6 +203,40 @@ def _broadcast_shape(x: jax.Array, params) -> tuple[int, ...]:
     return jnp.broadcast_shapes(jnp.shape(x), *(jnp.shape(p) for p in params))
 
 
+#: Elements per block of a parameter-gradient reduction (see ``_spread``).
+SUM_BLOCK = 1024
+
+
+def _spread(t: jax.Array, shape: tuple[int, ...]) -> jax.Array:
+    """``broadcast_to(t, shape)`` for a parameter's tangent, built so that its transpose (the
+    sum that forms the parameter's gradient in reverse mode) is bitwise the same for any
+    number of threads. XLA:CPU splits one long float32 sum among its threads, so the sum is
+    split here instead: rows of ``SUM_BLOCK`` elements (a row sum is never split), then the
+    row sums the same way, with an optimisation barrier between the levels so that XLA
+    cannot merge them back into one sum. Dimensions that are not summed stay as they are."""
+    nd = len(shape)
+    t = jnp.reshape(t, (1,) * (nd - jnp.ndim(t)) + jnp.shape(t))
+    summed = tuple(i for i in range(nd) if t.shape[i] == 1 and shape[i] != 1)
+    count = math.prod(shape[i] for i in summed)
+    if count <= SUM_BLOCK:
+        return jnp.broadcast_to(t, shape)
+    kept = tuple(i for i in range(nd) if i not in summed)
+    kept_shape = tuple(shape[i] for i in kept)
+    flat = _blocked(t.reshape(kept_shape + (1,)), count)
+    y = flat.reshape(kept_shape + tuple(shape[i] for i in summed))
+    return jnp.transpose(y, tuple(np.argsort(kept + summed)))
+
+
+def _blocked(t: jax.Array, n: int) -> jax.Array:
+    """``(..., 1) -> (..., n)`` by broadcasting; the transpose sums blocks of SUM_BLOCK."""
+    if n <= SUM_BLOCK:
+        return jnp.broadcast_to(t, t.shape[:-1] + (n,))
+    blocks = -(-n // SUM_BLOCK)
+    rows = lax.optimization_barrier(_blocked(t, blocks))
+    y = jnp.broadcast_to(rows[..., None], rows.shape + (SUM_BLOCK,))
+    return y.reshape(rows.shape[:-1] + (blocks * SUM_BLOCK,))[..., :n]
+
+
 def _total(terms: list[jax.Array], shape, dtype) -> jax.Array:
     if not terms:
         return jnp.zeros(shape, dtype)
@@ -293,7 +332,9 @@ def _differentiable(name: str) -> Callable[..., jax.Array]:
         # formed in x's dtype: a product of two float16/bfloat16/float32 numbers is rounded
         # once there as well, and a float64 detour could not keep subnormal results
         # (XLA:CPU's float64 -> float32 conversion flushes them).
-        terms = [coefficients[k] * t.astype(dtype)
+        # A parameter's tangent is spread over x's shape by ``_spread``, whose transpose sums
+        # the parameter's gradient the same way for any number of threads.
+        terms = [coefficients[k] * (t.astype(dtype) if k == "x" else _spread(t.astype(dtype), shape))
                  for k, t in zip(keys, (primal_tangents[0], *primal_tangents[2:]))
                  if not isinstance(t, SymbolicZero)]
         return _total(terms, shape, dtype)
@@ -366,12 +407,15 @@ def _differentiable(name: str) -> Callable[..., jax.Array]:
     return value
 
 
-#: Each spec function as a rematerialised custom_jvp function: reverse mode keeps only x and
-#: the parameters from the forward pass and recomputes the partials in the backward pass.
-#: Without ``jax.checkpoint`` the linearisation would keep one partial per differentiated
+#: Each spec function as a jitted, rematerialised custom_jvp function. Reverse mode keeps only
+#: x and the parameters from the forward pass and recomputes the partials in the backward
+#: pass: without ``jax.checkpoint`` the linearisation would keep one partial per differentiated
 #: input (x and every parameter: 4× the input for SG-Blend); with it the forward pass also
 #: skips the partials, and fwd+bwd is faster, not slower (benchmarks/bench_jax.py).
-_DIFFERENTIABLE = {name: jax.checkpoint(_differentiable(name)) for name in spec.FUNCTIONS}
+#: ``jax.jit`` (as on ``jax.nn.gelu``) compiles an eager call once per shape and dtype instead
+#: of dispatching the formulas' hundred-odd operations one by one (an eager call on 8
+#: elements: 18 ms -> 0.6 ms, its gradient 22 ms -> 4.5 ms); inside a user's trace it is inlined.
+_DIFFERENTIABLE = {name: jax.jit(jax.checkpoint(_differentiable(name))) for name in spec.FUNCTIONS}
 
 
 # ----------------------------------------------------------------------------- public functions

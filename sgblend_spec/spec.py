@@ -761,7 +761,9 @@ INPUT_CONTRACT: tuple[Clause, ...] = (
     Clause(
         "determinism", "repeated runs",
         "The same inputs give bitwise the same value and gradients on repeated calls and with one "
-        "or two CPU threads.",
+        "or two CPU threads. Values and x-gradients are elementwise; a parameter's gradient is a sum "
+        "over x, which torch and XLA would split among threads, so the backends sum it in fixed "
+        "blocks of 1024 elements instead (torch _sum_to, JAX _spread).",
         "",
         "reproducible training needs a reproducible activation",
     ),

@@ -242,8 +242,16 @@ def _make_op(name: str, needs: tuple[bool, ...]):
             autodiff through the spec's grad formula (float64)."""
             v = {key: None if u is None else _to_working(u) for key, u in zip(["x", *wanted], upstream)}
             v_p = {n: v[n] for n in wanted if v[n] is not None}
+            # TensorFlow hands zeros (not None) as the upstream of a parameter output nobody
+            # used, e.g. in ∂²f/∂x² by nested tapes with a layer's variables. Where every v_p
+            # is 0 the parameter terms are 0, not ∞·0 = NaN at x = ±inf: they are evaluated
+            # at x = 0 there (``x_quiet``), and dropped.
+            quiet = None
+            if v_p:
+                quiet = tf.reduce_all(tf.stack([tf.equal(_full(u, x64), 0) for u in v_p.values()]), axis=0)
             d_dy = None
-            terms = ([partials["x"] * v["x"]] if v["x"] is not None else []) + [partials[n] * u for n, u in v_p.items()]
+            terms = ([partials["x"] * v["x"]] if v["x"] is not None else []) + [
+                tf.where(quiet, tf.zeros_like(x64), _full(partials[n] * u, x64)) for n, u in v_p.items()]
             if terms:
                 d_dy = _round_once(_sum_to(_full(tf.add_n(terms) if len(terms) > 1 else terms[0], g), dy), dy.dtype)
 
@@ -251,7 +259,12 @@ def _make_op(name: str, needs: tuple[bool, ...]):
                 tape.watch(x64)
                 tape.watch([p64[n] for n in wanted])
                 diff = grad_formula(_DIFFERENTIABLE, x64, **p64)
-                across = tf.add_n([tf.reduce_sum(g * diff[n] * u) for n, u in v_p.items()]) if v_p else None
+                across = None
+                if v_p:
+                    x_quiet = tf.where(quiet, tf.zeros_like(x64), x64)
+                    diff_p = grad_formula(_DIFFERENTIABLE, x_quiet, **p64)
+                    across = tf.add_n([tf.reduce_sum(tf.where(quiet, tf.zeros_like(x64), _full(g * diff_p[n] * u, x64)))
+                                       for n, u in v_p.items()])
                 along = tf.reduce_sum(g * diff["x"] * v["x"]) if v["x"] is not None else None
             sources = [x64] + [p64[n] for n in wanted]
             total = [None] * len(sources)

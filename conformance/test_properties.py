@@ -10,34 +10,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conformance import budget, strategies
-from conformance.checks import compare, evaluate
+from conformance.checks import compare, evaluate, matches_table
 from conformance.ulp import ulp_distance
 from sgblend_spec import spec
 from sgblend_spec.mp import FORMATS
 
 
-def _matches_table(x: float, quantity: str, value: float, expected: float, params: dict, dtype: str) -> bool:
-    """Whether ``value`` (a result at the special point ``x``) is the table's ``expected``:
-    NaN for NaN, exact for 0 and ±inf (a zero value keeps the sign of x = ±0 when γ = 0),
-    within the ULP bound otherwise (the table is evaluated in float64)."""
-    np_type = strategies.np_dtype(dtype)
-    want = float(np.asarray(expected).astype(np_type))
-    bound = spec.ulp_bound(quantity, dtype)
-    if dtype in spec.INPUT_SENSITIVE_DTYPES:
-        # The input-sensitive scale (conformance/ulp.py) of a finite table entry, a product of
-        # a(1-a), a, γ, β/2 and k/2, is at most |q|·(1 + Σ|p|): allow that many ULPs more.
-        bound *= 1 + sum(abs(v) for v in params.values())
-    same = (math.isnan(value) and math.isnan(want)) or value == want or (
-        math.isfinite(want) and want != 0 and
-        ulp_distance(np.array([value]).astype(np_type), np.array([want]).astype(np_type), dtype)[0]
-        <= bound
-    )
-    # Signed zero: f(±0) keeps the sign of a zero value (x·σ(βx) at -0 is -0; minus γ = +0
-    # keeps it too, while minus γ = -0 gives +0, as IEEE subtraction does).
-    if (same and want == 0 and not math.isinf(x) and quantity == "value" and params.get("gamma", 0) == 0
-            and math.copysign(1, params.get("gamma", 0.0)) > 0):
-        same = math.copysign(1, value) == math.copysign(1, x)
-    return same
+def _flushes(impl, dtype: str) -> bool:
+    return dtype in getattr(impl, "flushes_subnormals", ())
 
 
 def test_special_values(impl, function, dtype):
@@ -51,7 +31,7 @@ def test_special_values(impl, function, dtype):
             if got[quantity] is None:
                 continue
             value = float(got[quantity][i])
-            if not _matches_table(x, quantity, value, expected, params, dtype):
+            if not matches_table(x, quantity, value, expected, params, dtype, _flushes(impl, dtype)):
                 failures.append(f"{function}{params} {quantity} at x={x!r}: got {value!r}, spec {expected!r}")
     assert not failures, "\n".join(failures[:10])
 
@@ -215,7 +195,7 @@ def test_random_elementwise(impl, function, dtype, request):
                     expected = table[(_kind(x), quantity)]
                     if x == 0 and math.isfinite(expected) and expected != 0:
                         continue  # a number at ±0: measured against the oracle below
-                    if not _matches_table(x, quantity, float(got[i]), expected, params, dtype):
+                    if not matches_table(x, quantity, float(got[i]), expected, params, dtype, _flushes(impl, dtype)):
                         failures.append(f"{quantity} at x={x!r}: got {float(got[i])!r}, spec {expected!r}")
                 elif apart[i] > spec.ulp_bound(quantity, dtype):
                     failures.append(f"{quantity} at x={x!r}: {float(got[i])!r} inside {flat.tolist()} but "

@@ -22,7 +22,9 @@ dtype with precision p:
   (``flushes_subnormals``, as TensorFlow's CPU kernels do for float64) is held to the
   flush-to-zero bound there: one ULP is at least ``smallest_normal·max(1, κ)``, so a
   subnormal input, result or intermediate read as 0 is not an error, and nothing else is
-  relaxed. The report marks such dtypes.
+  relaxed. A subnormal parameter is read as a zero of its sign too: the result may then
+  match the oracle at the flushed parameter instead (``checks.compare``), and a table entry
+  that is subnormal may be a zero. The report marks such dtypes.
 
 A NaN where the oracle is a number (or the reverse) is an infinite error.
 """

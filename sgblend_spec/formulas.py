@@ -119,9 +119,11 @@ def _swish_dx(lg: Logistic) -> Array:
     return lg.sigma + lg.times_s_s_bar(lg.u)
 
 
-def _swish_dbeta(xp: Namespace, lg: Logistic, x: Array) -> Array:
+def _swish_dbeta(xp: Namespace, lg: Logistic, x: Array, scale: Array = 1.0) -> Array:
+    """scale·x²σ(u)σ(-u) = (scale·x·h)·(x·h) for 0 < scale ≤ 1: no intermediate overflow
+    where the result is finite (x² alone overflows from |x| ≈ 1.3e154 in float64)."""
     x_h = xp.finite(x) * lg.h
-    return x_h * x_h
+    return (scale * x_h) * x_h
 
 
 def swish(xp: Namespace, x: Array, beta: Array) -> Array:
@@ -296,7 +298,7 @@ def blend_grad(
     return {
         "x": a * sw_dx + a_bar * g_dx,
         "alpha": (a * a_bar) * difference,
-        "beta": a * _swish_dbeta(xp, lg, x),
+        "beta": _swish_dbeta(xp, lg, x, a),
         "gamma": 0 * sw_dx - a,
     }
 

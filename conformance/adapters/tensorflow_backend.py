@@ -71,7 +71,8 @@ class TensorFlowBackend:
         spec.validate(function, params)  # eager check: in the graph a bad value gives NaN or an Assert
         xt = _to_tf(x)
         bound = spec.FUNCTIONS[function].bind(params)
-        return xt, [tf.constant(bound[n], dtype=xt.dtype) for n in spec.FUNCTIONS[function].param_names]
+        # Through NumPy: tf.constant(v, dtype=tf.bfloat16) flushes a subnormal v to 0.
+        return xt, [_to_tf(np.asarray(bound[n], dtype=x.dtype)) for n in spec.FUNCTIONS[function].param_names]
 
     def grad(self, function, x, params):
         xt, values = self._arguments(function, x, params)

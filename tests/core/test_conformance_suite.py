@@ -8,6 +8,8 @@ import subprocess
 import sys
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:  # the suite is not installed: it runs from the repository root
+    sys.path.insert(0, str(ROOT))
 
 
 def _suite(*args: str) -> subprocess.CompletedProcess:
@@ -45,3 +47,31 @@ def test_an_unimportable_implementation_is_a_failure_not_a_skip():
 def test_backend_and_impl_are_mutually_exclusive():
     run = _suite("--backend", "numpy", "--impl", "conformance.adapters.numpy_reference:NumpyReference")
     assert run.returncode != 0 and "exactly one of" in run.stdout + run.stderr
+
+
+def test_a_flush_to_zero_implementation_may_read_a_subnormal_parameter_as_zero():
+    """conformance/ulp.py: an implementation that declares float64 flush-to-zero may read a
+    subnormal parameter (β = 1.1e-308) as 0 and is then held to the oracle at β = 0; one
+    that does not declare it is held to the oracle at the β given (found by nox -s fuzz)."""
+    import numpy as np
+
+    from conformance.checks import Report, compare, matches_table
+    from sgblend_spec import reference
+
+    class FlushingBeta:
+        name, functions, dtypes = "flushing", ("sswish",), ("float64",)
+
+        def __init__(self, flushes: bool) -> None:
+            self.flushes_subnormals = ("float64",) if flushes else ()
+
+        def value(self, function, x, params):
+            beta = 0.0 if abs(params["beta"]) < 2.0**-1022 else params["beta"]
+            return reference.sswish(x, beta=beta, gamma=params["gamma"])
+
+    x, params = np.array([1.6935266604449503e293]), {"beta": 1.1125369292536007e-308, "gamma": 0.0}
+    assert compare(FlushingBeta(True), "sswish", "float64", x, params, Report()) == []
+    assert compare(FlushingBeta(False), "sswish", "float64", x, params, Report())
+    # A subnormal table entry (∂α at x = inf is -a(1-a)γ) may be a zero under flush-to-zero only.
+    table = {"alpha": 0.0, "beta": 0.0, "gamma": 2.2250738585072014e-308}
+    assert matches_table(float("inf"), "alpha", -0.0, -5.562684646268003e-309, table, "float64", flush_to_zero=True)
+    assert not matches_table(float("inf"), "alpha", -0.0, -5.562684646268003e-309, table, "float64")

@@ -115,6 +115,15 @@ def test_the_stability_rules_hold_where_naive_forms_fail():
     assert math.isfinite(float(reference.swish(np.float64(1000.0))))
 
 
+@pytest.mark.parametrize("name", ["sgblend", "sgblend_gelu", "sgblend_gelu_tanh"])
+def test_blend_beta_partial_has_no_intermediate_overflow(name):
+    """∂β = a·x²σσ̄(βx) is finite (0.5·x²/4 ≈ 9e307) at x = 2.68e154, where x² alone
+    overflows; found by ``nox -s fuzz`` (JAX, float64)."""
+    x, params = 2.6815615859885194e154, {"alpha": 0.0, "beta": 0.0, "gamma": 0.0}
+    got = float(getattr(reference, f"{name}_grad")(np.float64(x), **params)["beta"])
+    assert got == pytest.approx(float(mp.derivative(name, "beta", x, **params)), rel=1e-15)
+
+
 def test_importing_the_package_imports_no_framework():
     code = (
         "import sys, sgblend_spec, sgblend_spec.reference, sgblend_spec.mp, sgblend_spec.backends;"

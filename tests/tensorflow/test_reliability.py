@@ -292,6 +292,29 @@ def test_special_values_do_not_leak_into_neighbours(name):
         np.testing.assert_array_equal(_bits(a)[1::2], _bits(b)[1::2])
 
 
+@pytest.mark.parametrize("name", ["sswish", "sgblend", "sgblend_gelu", "sgblend_gelu_tanh", "lambda_gelu"])
+def test_second_derivative_with_variable_parameters_follows_the_special_value_table(name):
+    """Clause "x.special" for ∂²f/∂x² by nested tapes with a layer's variables as parameters:
+    TensorFlow hands zeros as the upstream of the unused parameter outputs, and at x = ±inf
+    the parameter partials are infinite; the result is the table's (as with Python-number
+    parameters), not ∞·0 = NaN. Found when the conformance suite was run in tf.function graphs."""
+    x = tf.constant([INF, -INF, 1.0, -0.5], tf.float32)
+    values = dict(spec.FUNCTIONS[name].defaults)
+
+    def second_derivative(params):
+        with tf.GradientTape() as outer:
+            outer.watch(x)
+            with tf.GradientTape() as inner:
+                inner.watch(x)
+                fx = inner.gradient(getattr(B, name)(x, **params), x)
+        return outer.gradient(fx, x).numpy()
+
+    expected = second_derivative(values)
+    assert np.all(np.isfinite(expected))
+    with_variables = second_derivative({k: tf.Variable(v, dtype=tf.float32) for k, v in values.items()})
+    np.testing.assert_array_equal(with_variables, expected)
+
+
 TAIL = [("float64", [-700.0, -705.0, -708.0]), ("float32", [-88.0, -100.0, -103.0]), ("float16", [-9.5, -15.0, -17.0])]
 
 

@@ -245,13 +245,16 @@ def _make_op(name: str, needs: tuple[bool, ...]):
             # TensorFlow hands zeros (not None) as the upstream of a parameter output nobody
             # used, e.g. in ∂²f/∂x² by nested tapes with a layer's variables. Where every v_p
             # is 0 the parameter terms are 0, not ∞·0 = NaN at x = ±inf: they are evaluated
-            # at x = 0 there (``x_quiet``), and dropped.
-            quiet = None
+            # at x = 0 there (``unless_quiet``), and dropped.
             if v_p:
                 quiet = tf.reduce_all(tf.stack([tf.equal(_full(u, x64), 0) for u in v_p.values()]), axis=0)
+
+            def unless_quiet(t):
+                return tf.where(quiet, tf.zeros_like(x64), _full(t, x64))
+
             d_dy = None
             terms = ([partials["x"] * v["x"]] if v["x"] is not None else []) + [
-                tf.where(quiet, tf.zeros_like(x64), _full(partials[n] * u, x64)) for n, u in v_p.items()]
+                unless_quiet(partials[n] * u) for n, u in v_p.items()]
             if terms:
                 d_dy = _round_once(_sum_to(_full(tf.add_n(terms) if len(terms) > 1 else terms[0], g), dy), dy.dtype)
 
@@ -261,10 +264,8 @@ def _make_op(name: str, needs: tuple[bool, ...]):
                 diff = grad_formula(_DIFFERENTIABLE, x64, **p64)
                 across = None
                 if v_p:
-                    x_quiet = tf.where(quiet, tf.zeros_like(x64), x64)
-                    diff_p = grad_formula(_DIFFERENTIABLE, x_quiet, **p64)
-                    across = tf.add_n([tf.reduce_sum(tf.where(quiet, tf.zeros_like(x64), _full(g * diff_p[n] * u, x64)))
-                                       for n, u in v_p.items()])
+                    diff_p = grad_formula(_DIFFERENTIABLE, unless_quiet(x64), **p64)
+                    across = tf.add_n([tf.reduce_sum(unless_quiet(g * diff_p[n] * u)) for n, u in v_p.items()])
                 along = tf.reduce_sum(g * diff["x"] * v["x"]) if v["x"] is not None else None
             sources = [x64] + [p64[n] for n in wanted]
             total = [None] * len(sources)

@@ -144,6 +144,10 @@ def _impl_spec(impl) -> str:
     return f"{spec_string!r}" + (f", {function!r}" if function else "")
 
 
+def smallest_normal(dtype: str) -> float:
+    return 2.0 ** mp.FORMATS[dtype].emin
+
+
 def matches_table(x: float, quantity: str, value: float, expected: float, params: dict, dtype: str,
                    flush_to_zero: bool = False) -> bool:
     """Whether ``value`` (a result at the special point ``x``) is the table's ``expected``:
@@ -152,8 +156,7 @@ def matches_table(x: float, quantity: str, value: float, expected: float, params
     implementation may give a zero for a subnormal entry (conformance/ulp.py)."""
     np_type = np_dtype(dtype)
     want = float(np.asarray(expected).astype(np_type))
-    smallest_normal = 2.0 ** mp.FORMATS[dtype].emin
-    if flush_to_zero and value == 0 and 0 < abs(want) < smallest_normal:
+    if flush_to_zero and value == 0 and 0 < abs(want) < smallest_normal(dtype):
         return True
     bound = spec.ulp_bound(quantity, dtype)
     if dtype in spec.INPUT_SENSITIVE_DTYPES:
@@ -173,12 +176,11 @@ def matches_table(x: float, quantity: str, value: float, expected: float, params
     return same
 
 
-def _flushed(params: dict[str, float], dtype: str) -> dict[str, float] | None:
-    """``params`` with every subnormal value replaced by a zero of its sign; None if none is."""
-    smallest_normal = 2.0 ** mp.FORMATS[dtype].emin
-    if not any(0 < abs(v) < smallest_normal for v in params.values()):
-        return None
-    return {k: math.copysign(0.0, v) if abs(v) < smallest_normal else v for k, v in params.items()}
+def flushed_parameters(params: dict[str, float], dtype: str) -> dict[str, float]:
+    """The parameters as an implementation that flushes subnormals in ``dtype`` reads them:
+    a subnormal is a zero of its sign (the flush-to-zero tier of conformance/ulp.py)."""
+    tiny = smallest_normal(dtype)
+    return {k: math.copysign(0.0, v) if abs(v) < tiny else v for k, v in params.items()}
 
 
 def _scale_and_kappa(v, scale, sensitivity):
@@ -203,8 +205,8 @@ def compare(impl, function: str, dtype: str, xs: np.ndarray, params: dict[str, f
     )
     # A flush-to-zero implementation reads a subnormal parameter as a signed zero; the
     # result for the parameter it read is not an error either (conformance/ulp.py).
-    flushed = _flushed(params, dtype) if flush_to_zero else None
-    exact_flushed = [mp.evaluate(function, v, flushed) for v in points] if flushed else None
+    flushed = flushed_parameters(params, dtype) if flush_to_zero else params
+    exact_flushed = [mp.evaluate(function, v, flushed) for v in points] if flushed != params else None
     failures = []
     for quantity, values in got.items():
         entry = report.entry(function, dtype, quantity)
@@ -220,16 +222,19 @@ def compare(impl, function: str, dtype: str, xs: np.ndarray, params: dict[str, f
         truth = [e[quantity] for e in exact]
         rounded = np.array([mp.round_to(v, dtype) for v, _ in truth]).astype(x.dtype)
         distances = ulp_distance(values, rounded, dtype)
+
+        def error(i: int, v, scale, distance: float) -> float:
+            """Point i's error against the exact value v with condition scale ``scale``."""
+            scale, kappa = _scale_and_kappa(v, scale, sensitivities[i][quantity] if sensitivities else None)
+            return error_in_ulps(float(values.astype(np.float64)[i]), v, scale, dtype, distance, kappa, flush_to_zero)
+
         for i, (v, scale) in enumerate(truth):
             g = float(values.astype(np.float64)[i])
-            scale, kappa = _scale_and_kappa(v, scale, sensitivities[i][quantity] if sensitivities else None)
-            err = error_in_ulps(g, v, scale, dtype, distances[i], kappa, flush_to_zero)
+            err = error(i, v, scale, distances[i])
             if exact_flushed and err > entry.bound:
                 w, w_scale = exact_flushed[i][quantity]
                 w_rounded = np.array([mp.round_to(w, dtype)]).astype(x.dtype)
-                w_scale, w_kappa = _scale_and_kappa(w, w_scale, sensitivities[i][quantity] if sensitivities else None)
-                err = min(err, error_in_ulps(g, w, w_scale, dtype, ulp_distance(values[i:i + 1], w_rounded, dtype)[0],
-                                             w_kappa, flush_to_zero))
+                err = min(err, error(i, w, w_scale, ulp_distance(values[i:i + 1], w_rounded, dtype)[0]))
             entry.points += 1
             if err > entry.max_error:
                 entry.max_error = err

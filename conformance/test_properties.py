@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conformance import budget, strategies
-from conformance.checks import compare, evaluate, matches_table
+from conformance.checks import compare, evaluate, flushed_parameters, matches_table
 from conformance.ulp import ulp_distance
 from sgblend_spec import spec
 from sgblend_spec.mp import FORMATS
@@ -211,10 +211,7 @@ def test_random_elementwise(impl, function, dtype, request):
 def _as_read(impl, params: dict, dtype: str) -> dict:
     """The parameters as an implementation that flushes subnormals in ``dtype`` reads them
     (a subnormal is a signed 0: the flush-to-zero tier of conformance/ulp.py)."""
-    if dtype not in getattr(impl, "flushes_subnormals", ()):
-        return params
-    tiny = math.ldexp(1.0, FORMATS[dtype].emin)
-    return {k: math.copysign(0.0, v) if abs(v) < tiny else v for k, v in params.items()}
+    return flushed_parameters(params, dtype) if _flushes(impl, dtype) else params
 
 
 def _kind(x: float) -> str:

@@ -222,14 +222,15 @@ def compare(impl, function: str, dtype: str, xs: np.ndarray, params: dict[str, f
         truth = [e[quantity] for e in exact]
         rounded = np.array([mp.round_to(v, dtype) for v, _ in truth]).astype(x.dtype)
         distances = ulp_distance(values, rounded, dtype)
+        wide = values.astype(np.float64)
 
         def error(i: int, v, scale, distance: float) -> float:
             """Point i's error against the exact value v with condition scale ``scale``."""
             scale, kappa = _scale_and_kappa(v, scale, sensitivities[i][quantity] if sensitivities else None)
-            return error_in_ulps(float(values.astype(np.float64)[i]), v, scale, dtype, distance, kappa, flush_to_zero)
+            return error_in_ulps(float(wide[i]), v, scale, dtype, distance, kappa, flush_to_zero)
 
         for i, (v, scale) in enumerate(truth):
-            g = float(values.astype(np.float64)[i])
+            g = float(wide[i])
             err = error(i, v, scale, distances[i])
             if exact_flushed and err > entry.bound:
                 w, w_scale = exact_flushed[i][quantity]

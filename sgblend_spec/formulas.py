@@ -9,7 +9,10 @@ Stability rules (SPEC-NOTES "Numerics"), applied throughout:
 
 * the logistic is built from ``e = exp(-|u|)`` only, so it never overflows, and
   ``σ(-u)`` is computed as ``σ(-u)``, never ``1 - σ(u)``;
-* ``Φ(v) = erfc(-v/√2)/2``, never ``(1 + erf(v/√2))/2``;
+* ``Φ(v) = erfc(|v|/√2)/2`` for v < 0 and ``1 - erfc(|v|/√2)/2`` otherwise, never
+  ``(1 + erf(v/√2))/2``; so no factor of a product exceeds 1 in magnitude except x, and
+  a compiler that reassociates products (TensorFlow's graph optimiser moves constant
+  factors outward) cannot overflow one whose result is finite;
 * ``x²·t`` for a vanishing ``t`` is ``x·(x·t)``, so it cannot become ``inf·0``;
 * in a product whose other factor vanishes at x = ±inf (a tail of σ or φ), an infinite
   factor is first made the largest finite number (``xp.finite``), so the product is that
@@ -84,7 +87,12 @@ def _logistic_curvature(lg: Logistic, scale: Array) -> Array:
 
 
 class Normal:
-    """Φ(v) = erfc(-v/√2)/2 and products with φ(v) = e^(-v²/2)/√(2π).
+    """Φ(v) and products with φ(v) = e^(-v²/2)/√(2π).
+
+    Φ(v) = c for v < 0 and 1 - c otherwise, with c = erfc(|v|/√2)/2 ≤ 1/2: the same
+    accuracy as erfc(-v/√2)/2 (the C library computes erfc of a negative argument as 2 minus
+    the tail), but no factor of 2 that a reassociated x·(erfc/2) could overflow near the
+    largest float64.
 
     Like :class:`Logistic`, φ is kept as the square of q = e^(-v²/4)/(2π)^(1/4) and a·φ is
     formed as (a·q)·q, so that φ's own underflow (v ≳ 37.6 in float64) does not take a
@@ -93,7 +101,10 @@ class Normal:
 
     def __init__(self, xp: Namespace, v: Array):
         self.xp = xp
-        self.cdf = 0.5 * xp.erfc(-v * _INV_SQRT2)
+        negative = v < 0
+        # |v| as a select, whose autodiff derivative at v = 0 is 1 (that of abs may be 0)
+        tail = 0.5 * xp.erfc(xp.where(negative, -v, v) * _INV_SQRT2)
+        self.cdf = xp.where(negative, tail, 1 - tail)
         self.q = _INV_FOURTH_ROOT_2PI * xp.exp(-0.25 * (v * v))
 
     def times_pdf(self, a: Array) -> Array:

@@ -488,8 +488,11 @@ _register(
         identities=_SYMMETRY[:3] + _SYMMETRY[4:],
         extrema="Minimum at x* = -0.7517915, value -0.1699712.",
         decisions=(
-            "Φ is computed as erfc(-x/√2)/2, never (1 + erf(x/√2))/2, which is exactly 0 "
-            "for x ≤ -6 in float32.",
+            "Φ is computed from the tail c = erfc(|x|/√2)/2 as c for x < 0 and 1 - c otherwise, "
+            "never as (1 + erf(x/√2))/2, which is exactly 0 for x ≤ -6 in float32. Keeping every "
+            "factor at most 1 (not erfc(-x/√2) ≤ 2 times 1/2) means no product overflows where "
+            "its value is finite when a compiler reassociates it, as TensorFlow's graph optimiser "
+            "does (x·Φ(x) near the largest float64 inside tf.function).",
             "torch's default and tf.nn.gelu / keras.activations.gelu are this form; "
             "jax.nn.gelu and keras.ops.gelu default to the tanh form.",
         ),

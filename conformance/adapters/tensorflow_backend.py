@@ -1,14 +1,25 @@
 """Adapter for the TensorFlow backend, ``sgblend_spec.backends.tensorflow``.
 
-Values come from the functional API (eager mode, so bad parameters raise); per-element
-partials from one ``GradientTape`` (x and every parameter as tensors broadcast to x's shape,
-watched; the gradient of f summed); ∂²f/∂x² from nested tapes (the gradient in x of the sum
-of ∂f/∂x, eagerly, with Python-number parameters). The partials run as ``tf.function``
-graphs, one per (function, dtype, rank), traced with unknown dimensions: the same ops as
-eagerly, ~30x faster per call, which keeps ``nox -s fuzz`` practical.
+Two modes, chosen by ``SGBLEND_TF_ADAPTER``:
+
+* ``eager`` (the default; CI): values from the functional API called eagerly with the
+  suite's parameters as Python numbers (so bad parameters raise), ∂²f/∂x² from nested
+  tapes on the same call — the path of a user's functional code.
+* ``graph`` (``nox -s fuzz``): values and ∂²f/∂x² run as ``tf.function`` graphs, one per
+  (quantity, function, dtype, rank), traced with unknown dimensions and the parameters as
+  scalar tensors — the path of a Keras layer inside ``model.fit`` (variables in a graph,
+  Grappler's rewrites included), ~30x faster per call, which makes 100 000 fuzz examples
+  practical. Parameters are checked eagerly first (in a graph a bad one is an Assert);
+  anything that is not a float x with Python-number parameters (array parameters, an
+  integer x) takes the eager path.
+
+In both modes the per-element partials come from one ``GradientTape`` in a graph (x and
+every parameter as tensors broadcast to x's shape, watched; the gradient of f summed).
 """
 
 from __future__ import annotations
+
+import os
 
 import numpy as np
 import tensorflow as tf
@@ -42,19 +53,24 @@ class TensorFlowBackend:
     # float64 is evaluated natively, so float64 subnormals read and round as 0.
     flushes_subnormals = ("float64",)
 
-    def value(self, function, x, params):
-        out = getattr(backend, function)(_to_tf(x), **params)
-        return _to_numpy(out, x.dtype)
-
     def __init__(self) -> None:
+        mode = os.environ.get("SGBLEND_TF_ADAPTER", "eager")
+        if mode not in ("eager", "graph"):
+            raise ValueError(f"SGBLEND_TF_ADAPTER must be 'eager' or 'graph', got {mode!r}")
+        self.graph = mode == "graph"
+        if self.graph:
+            self.name = "tensorflow-graph"
         self._graphs = {}
 
-    def _graph(self, function, x):
-        """The tf.function computing the partials for x's dtype and rank."""
+    def _graph(self, quantity, function, x):
+        """The tf.function computing ``quantity`` for x's dtype and rank."""
         names = spec.FUNCTIONS[function].param_names
-        key = (function, x.dtype, x.shape.rank)
+        key = (quantity, function, x.dtype, x.shape.rank)
         if key not in self._graphs:
             f = getattr(backend, function)
+
+            def value(xt, *values):
+                return f(xt, **dict(zip(names, values)))
 
             def grad(xt, *values):
                 tensors = [tf.fill(tf.shape(xt), v) for v in values]
@@ -63,9 +79,24 @@ class TensorFlowBackend:
                     out = f(xt, **dict(zip(names, tensors)))
                 return tape.gradient(out, [xt, *tensors])
 
+            def dxx(xt, *values):
+                return _second_derivative(f, xt, dict(zip(names, values)))
+
             signature = [tf.TensorSpec([None] * x.shape.rank, x.dtype)] + [tf.TensorSpec([], x.dtype)] * len(names)
-            self._graphs[key] = tf.function(grad, input_signature=signature)
+            body = {"value": value, "grad": grad, "dxx": dxx}[quantity]
+            self._graphs[key] = tf.function(body, input_signature=signature)
         return self._graphs[key]
+
+    def _in_graph(self, x, params) -> bool:
+        """Whether graph mode applies: a floating x and Python-number parameters."""
+        return self.graph and x.dtype.name in spec.DTYPES and all(isinstance(v, float) for v in params.values())
+
+    def value(self, function, x, params):
+        if self._in_graph(x, params):
+            xt, values = self._arguments(function, x, params)
+            return _to_numpy(self._graph("value", function, xt)(xt, *values), x.dtype)
+        out = getattr(backend, function)(_to_tf(x), **params)
+        return _to_numpy(out, x.dtype)
 
     def _arguments(self, function, x, params):
         spec.validate(function, params)  # eager check: in the graph a bad value gives NaN or an Assert
@@ -76,19 +107,24 @@ class TensorFlowBackend:
 
     def grad(self, function, x, params):
         xt, values = self._arguments(function, x, params)
-        grads = self._graph(function, xt)(xt, *values)
+        grads = self._graph("grad", function, xt)(xt, *values)
         keys = ["x", *spec.FUNCTIONS[function].param_names]
         return {k: _to_numpy(g, x.dtype) for k, g in zip(keys, grads)}
 
     def dxx(self, function, x, params):
-        # Eager, with Python-number parameters: the path a user's nested tapes take for a
-        # functional call (parameters as tensors are covered by ``grad``).
+        if self._in_graph(x, params):
+            xt, values = self._arguments(function, x, params)
+            return _to_numpy(self._graph("dxx", function, xt)(xt, *values), x.dtype)
         xt = _to_tf(x)
-        with tf.GradientTape() as outer:
-            outer.watch(xt)
-            with tf.GradientTape() as inner:
-                inner.watch(xt)
-                out = getattr(backend, function)(xt, **params)
-            fx = inner.gradient(out, xt)
-        fxx = outer.gradient(fx, xt)
-        return _to_numpy(fxx, x.dtype)
+        return _to_numpy(_second_derivative(getattr(backend, function), xt, params), x.dtype)
+
+
+def _second_derivative(f, xt: tf.Tensor, params: dict) -> tf.Tensor:
+    """∂²f/∂x² elementwise by nested tapes: the gradient in x of the sum of ∂f/∂x."""
+    with tf.GradientTape() as outer:
+        outer.watch(xt)
+        with tf.GradientTape() as inner:
+            inner.watch(xt)
+            out = f(xt, **params)
+        fx = inner.gradient(out, xt)
+    return outer.gradient(fx, xt)

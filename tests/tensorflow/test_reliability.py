@@ -315,6 +315,36 @@ def test_second_derivative_with_variable_parameters_follows_the_special_value_ta
     np.testing.assert_array_equal(with_variables, expected)
 
 
+def _extreme_parameters(name: str) -> list[dict]:
+    """The defaults, and blend weights far from 1/2 with other non-default values."""
+    defaults = dict(spec.FUNCTIONS[name].defaults)
+    other = {"alpha": -5.0, "beta": 1.5, "gamma": 0.25, "lam": 3.0}
+    return [defaults, {k: other[k] for k in defaults}] if defaults else [defaults]
+
+
+@pytest.mark.parametrize("name", FUNCTIONS)
+def test_float64_extremes_in_a_graph_match_eager_mode(name):
+    """Clause "x.special" inside tf.function (unknown shape, tensor parameters): value and
+    every gradient are bitwise the eager ones up to the largest float64. Grappler's arithmetic
+    optimiser moves constant factors outward, so with Φ = erfc(-x/√2)/2 the product
+    (1-a)·x·Φ(x) became ½·((1-a)·x·erfc) and overflowed to inf for x > DBL_MAX/2 (found by
+    running the conformance suite in graph mode); Φ is now formed without a factor above 1."""
+    big = np.finfo(np.float64).max
+    x = tf.constant([big, -big, 0.75 * big, 1e300, -1e300, 2.7e154, -3.0, 0.5], tf.float64)
+    names = spec.FUNCTIONS[name].param_names
+
+    def value_and_grads(xt, *values):
+        return _value_and_grads(name, xt, dict(zip(names, values)))
+
+    signature = [tf.TensorSpec([None], tf.float64)] + [tf.TensorSpec([], tf.float64)] * len(names)
+    graph = tf.function(value_and_grads, input_signature=signature)
+    for params in _extreme_parameters(name):
+        values = [tf.constant(params[n], tf.float64) for n in names]
+        eager = value_and_grads(x, *values)
+        for e, g in zip(eager, graph(x, *values)):
+            np.testing.assert_array_equal(_bits(g), _bits(e), err_msg=f"{name} {params}")
+
+
 TAIL = [("float64", [-700.0, -705.0, -708.0]), ("float32", [-88.0, -100.0, -103.0]), ("float16", [-9.5, -15.0, -17.0])]
 
 

@@ -188,6 +188,37 @@ def test_float64_matches_reference(with_x64):
         np.testing.assert_allclose(got, getattr(reference, name)(x, **p), rtol=1e-13, atol=1e-300)
 
 
+def _float64_ulps(got: np.ndarray, exact: list) -> np.ndarray:
+    """|got - exact| in ULPs of float64 at the exact value (mpmath numbers)."""
+    import mpmath
+
+    return np.array([float(abs(mpmath.mpf(float(g)) - e) / np.spacing(abs(float(e)))) for g, e in zip(got, exact)])
+
+
+def test_float64_erfc_within_one_ulp_where_xla_cancels(with_x64):
+    """XLA's float64 erfc is 1 - erf(t) below t = 1, up to ~9 ULP off on [0.7, 1.25]; the
+    namespace's erfc uses sgblend_spec._erfc's Taylor table on [0.25, 2) (nox -s fuzz found
+    GELU 4.6 ULP off at x = -1.2938 through it)."""
+    import mpmath
+
+    from sgblend_spec import _erfc
+
+    t = np.concatenate([np.random.default_rng(0).uniform(_erfc.LO, _erfc.HI, 2000),
+                        _erfc.LO + _erfc.WIDTH * np.arange(14), [np.nextafter(_erfc.HI, 0)]])
+    with mpmath.workdps(40):
+        exact = [mpmath.erfc(mpmath.mpf(v)) for v in t]
+    assert _float64_ulps(np.asarray(sj.NAMESPACE.erfc(jnp.asarray(t))), exact).max() <= 1
+    assert _float64_ulps(np.asarray(jax.scipy.special.erfc(jnp.asarray(t))), exact).max() > 4  # why it exists
+
+
+def test_float64_gelu_at_the_fuzz_finding(with_x64):
+    from sgblend_spec import mp
+
+    x = -1.293829910719026
+    got = np.asarray(sj.gelu(jnp.asarray([x])))
+    assert _float64_ulps(got, [mp.evaluate("gelu", x, {})["value"][0]]).max() <= 3
+
+
 def test_vmap_over_parameters_and_broadcasting(x64):
     """Per-channel parameters broadcast against x; vmap over a batch of parameter sets."""
     x = jnp.asarray(np.linspace(-3, 3, 12, dtype=np.float32).reshape(4, 3))

@@ -100,7 +100,8 @@ __all__ = [
     "lambda_update",
 ]
 
-_ERFC_CENTRES, _ERFC_LOW, _ERFC_COEFFICIENTS = _erfc.taylor_table()
+#: Per interval of sgblend_spec._erfc: its centre, the low part of a_0, then a_0 ... a_DEGREE.
+_ERFC_TABLE = np.column_stack(_erfc.taylor_table()).tolist()
 
 
 def _erfc_float64(t):
@@ -109,20 +110,22 @@ def _erfc_float64(t):
     jax.scipy.special.erfc is XLA's erfc: in float64 up to ~9 ULP off on [0.7, 1.25]
     (1 - erf(t) cancels), ~17 ULP below 5 and ~500 ULP near 26, where GELU's input
     sensitivity exceeds it; it is kept outside [0.25, 2) and for narrower dtypes (far below
-    one float32 ULP)."""
+    one float32 ULP).
+
+    The table is built in the graph from scalar literals: gathered from a constant array,
+    its rows would become residuals of reverse mode under jax.checkpoint (JAX keeps values
+    computed from constants), and the functions keep only x."""
     xla = jax.scipy.special.erfc(t)
     if t.dtype != jnp.float64:
         return xla
-    k = jnp.clip(jnp.floor((t - _erfc.LO) / _erfc.WIDTH), 0, len(_ERFC_CENTRES) - 1).astype(jnp.int32)
-
-    def at(table):
-        return jnp.asarray(table).at[k].get(mode="promise_in_bounds")
-
-    h = t - at(_ERFC_CENTRES)
-    p = at(_ERFC_COEFFICIENTS[:, -1])
+    table = jnp.stack([jnp.stack([jnp.full((), v, t.dtype) for v in row]) for row in _ERFC_TABLE])
+    k = jnp.clip(jnp.floor((t - _erfc.LO) / _erfc.WIDTH), 0, len(_ERFC_TABLE) - 1).astype(jnp.int32)
+    row = table.at[k].get(mode="promise_in_bounds")  # (..., 2 + DEGREE + 1)
+    h = t - row[..., 0]
+    p = row[..., -1]
     for n in range(_erfc.DEGREE - 1, 0, -1):
-        p = p * h + at(_ERFC_COEFFICIENTS[:, n])
-    taylor = at(_ERFC_COEFFICIENTS[:, 0]) + (at(_ERFC_LOW) + p * h)
+        p = p * h + row[..., 2 + n]
+    taylor = row[..., 2] + (row[..., 1] + p * h)
     return jnp.where((t >= _erfc.LO) & (t < _erfc.HI), taylor, xla)
 
 

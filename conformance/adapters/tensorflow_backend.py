@@ -1,11 +1,12 @@
 """Adapter for the TensorFlow backend, ``sgblend_spec.backends.tensorflow``.
 
-Two modes, chosen by ``SGBLEND_TF_ADAPTER``:
+Two modes, chosen by ``SGBLEND_TF_ADAPTER``; ``nox -s conformance`` and ``nox -s tests`` run
+the suite in both, ``nox -s fuzz`` in graph mode:
 
-* ``eager`` (the default; CI): values from the functional API called eagerly with the
+* ``eager`` (the default): values from the functional API called eagerly with the
   suite's parameters as Python numbers (so bad parameters raise), ∂²f/∂x² from nested
   tapes on the same call — the path of a user's functional code.
-* ``graph`` (``nox -s fuzz``): values and ∂²f/∂x² run as ``tf.function`` graphs, one per
+* ``graph``: values and ∂²f/∂x² run as ``tf.function`` graphs, one per
   (quantity, function, dtype, rank), traced with unknown dimensions and the parameters as
   scalar tensors — the path of a Keras layer inside ``model.fit`` (variables in a graph,
   Grappler's rewrites included), ~30x faster per call, which makes 100 000 fuzz examples

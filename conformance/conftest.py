@@ -72,6 +72,7 @@ def pytest_configure(config):
     config.addinivalue_line("markers", f"{budget.MARKER}: a Hypothesis property that shares the fuzz budget")
 
 
+@pytest.hookimpl(trylast=True)  # after -k/-m deselection: the budget goes to the tests that run
 def pytest_collection_modifyitems(session, config, items):
     budget.distribute(sum(1 for item in items if item.get_closest_marker(budget.MARKER)))
 

@@ -3,7 +3,9 @@ right one given as a plain function, and fails (never skips) on a backend it can
 
 from __future__ import annotations
 
+import math
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -36,6 +38,20 @@ def test_a_plain_function_passes_and_writes_the_table(tmp_path):
     assert "sgblend-spec accuracy table" in run.stdout and report.exists()
     # values only: the derivative columns are reported as not provided
     assert "n/a" in run.stdout
+
+
+def test_the_fuzz_budget_is_spread_over_the_selected_tests_only(monkeypatch, tmp_path):
+    """``nox -s fuzz -- -k ...`` gives each selected Hypothesis test budget / (number selected)
+    examples, not budget / (all 72 of them)."""
+    monkeypatch.setenv("SGBLEND_CONFORMANCE_PROFILE", "fuzz")
+    monkeypatch.setenv("SGBLEND_FUZZ_EXAMPLES", "60")
+    run = _suite("--backend", "numpy", "-k", "test_random and swish and float16",
+                 f"--report-json={tmp_path / 'r.json'}")
+    assert run.returncode == 0, run.stdout[-3000:]
+    found = re.search(r"executed: \d+ in (\d+) tests, (\d+) requested per test \(budget 60\)", run.stdout)
+    assert found, run.stdout[-3000:]
+    selected, per_test = map(int, found.groups())
+    assert 0 < selected < 72 and per_test == math.ceil(60 / selected)
 
 
 def test_an_unimportable_implementation_is_a_failure_not_a_skip():

@@ -100,10 +100,6 @@ __all__ = [
     "lambda_update",
 ]
 
-#: Per interval of sgblend_spec._erfc: its centre, the low part of a_0, then a_0 ... a_DEGREE.
-_ERFC_TABLE = np.column_stack(_erfc.taylor_table()).tolist()
-
-
 def _erfc_float64(t):
     """erfc(t), within 1 ULP of float64 on [0.25, 2) (sgblend_spec._erfc's Taylor table).
 
@@ -118,8 +114,10 @@ def _erfc_float64(t):
     xla = jax.scipy.special.erfc(t)
     if t.dtype != jnp.float64:
         return xla
-    table = jnp.stack([jnp.stack([jnp.full((), v, t.dtype) for v in row]) for row in _ERFC_TABLE])
-    k = jnp.clip(jnp.floor((t - _erfc.LO) / _erfc.WIDTH), 0, len(_ERFC_TABLE) - 1).astype(jnp.int32)
+    # Per interval: its centre, the low part of a_0, then a_0 ... a_DEGREE.
+    rows = np.column_stack(_erfc.taylor_table()).tolist()
+    table = jnp.stack([jnp.stack([jnp.full((), v, t.dtype) for v in row]) for row in rows])
+    k = jnp.clip(jnp.floor((t - _erfc.LO) / _erfc.WIDTH), 0, len(rows) - 1).astype(jnp.int32)
     row = table.at[k].get(mode="promise_in_bounds")  # (..., 2 + DEGREE + 1)
     h = t - row[..., 0]
     p = row[..., -1]

@@ -15,6 +15,8 @@ Framework-free; the coefficients come from mpmath.
 
 from __future__ import annotations
 
+import functools
+
 import mpmath
 import numpy as np
 
@@ -24,6 +26,7 @@ LO, HI, WIDTH = 0.25, 2.0, 0.125
 DEGREE = 13
 
 
+@functools.cache  # ~0.4 s of mpmath: computed on first use, not at import
 def taylor_table() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(centres, a_0 low parts, coefficients[interval, n]) with coefficients[:, 0] = a_0's
     high part, all float64."""

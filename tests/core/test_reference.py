@@ -136,8 +136,8 @@ def test_importing_the_package_imports_no_framework():
 def test_erfc_taylor_table_represents_erfc_to_beyond_float64():
     """sgblend_spec._erfc (the JAX backend's float64 erfc on [0.25, 2)): on every interval the
     polynomial of float64 coefficients, summed exactly, is erfc within a quarter of a float64
-    ULP at the centre and both ends, and
-    the linear term stays within a third of the constant one (so Horner adds ~one rounding)."""
+    ULP at the centre and both ends, and the linear term stays within a third of the constant
+    one (so Horner adds ~one rounding)."""
     import mpmath
 
     from sgblend_spec import _erfc

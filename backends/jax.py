@@ -78,7 +78,8 @@ import numpy as np
 from jax import lax
 from jax.custom_derivatives import SymbolicZero
 
-from sgblend_spec import _erfc, formulas, spec
+from sgblend_spec import checks, formulas, spec
+from sgblend_spec import erfc_taylor_table as _erfc
 from sgblend_spec import hardening as _hardening
 from sgblend_spec._namespace import Namespace
 
@@ -314,7 +315,7 @@ def _elementwise(fn: Callable[..., tuple], shape: tuple[int, ...], operands: lis
 def _differentiable(name: str) -> Callable[..., jax.Array]:
     """``f(x, ok, *params)`` (parameters positional, in spec order; ``ok`` a boolean scalar,
     False when a parameter is outside its domain) as a custom_jvp function."""
-    value_formula, grad_formula, dxx_formula = formulas.formulas_for(name)
+    value_formula, grad_formula, dxx_formula = formulas.FORMULAS[name]
     names = spec.FUNCTIONS[name].param_names
     keys = ("x", *names)
 
@@ -449,16 +450,16 @@ def _as_input(name: str, x: Any) -> jax.Array:
     (spec.INPUT_CONTRACT "x.type", "x.dtype"): a jax.Array or a NumPy array or scalar; a
     Python number or list is a TypeError, and so is float64 NumPy input with x64 off."""
     if isinstance(x, (np.ndarray, np.generic)):
-        spec.check_x_dtype(name, np.asarray(x).dtype.name)
+        checks.check_x_dtype(name, np.asarray(x).dtype.name)
         if np.asarray(x).dtype == np.float64 and not _x64():
             raise TypeError(
                 f"{name}: x has dtype float64 but jax_enable_x64 is off, so JAX would silently make it "
                 "float32; enable x64 (jax.config.update('jax_enable_x64', True)) or pass float32"
             )
     elif not isinstance(x, jax.Array):
-        raise spec.x_type_error(name, x, "JAX")
+        raise checks.x_type_error(name, x, "JAX")
     arr = jnp.asarray(x)
-    spec.check_x_dtype(name, jnp.dtype(arr.dtype).name)
+    checks.check_x_dtype(name, jnp.dtype(arr.dtype).name)
     return arr
 
 
@@ -502,9 +503,9 @@ def _call(name: str, x: Any, params: Mapping[str, Any]) -> jax.Array:
             # so a parameter such as beta = 0.3193 is not first rounded to x's dtype.
             v = jnp.asarray(np.asarray(v, dtype=np.float64).astype(wd)) if _is_real(v) else v
         values.append(v)
-    spec.validate(name, concrete)  # ValueError/TypeError naming the parameter
+    checks.validate(name, concrete)  # ValueError/TypeError naming the parameter
     for p, v in zip(record.params, values):
-        spec.check_parameter_shape(name, p.name, jnp.shape(v), x.shape)
+        checks.check_parameter_shape(name, p.name, jnp.shape(v), x.shape)
     ok = jnp.stack([_in_domain(p, v) for p, v in traced]).all() if traced else jnp.asarray(True)
     return _DIFFERENTIABLE[name](x, ok, *values)
 
@@ -572,12 +573,12 @@ def init_params(
     if unknown:
         raise TypeError(f"init_params({name!r}) got unexpected parameter(s) {sorted(unknown)}; "
                         f"its parameters are {list(record.param_names)}")
-    spec.check_parameter_dtype(f"init_params({name!r})", jnp.dtype(dtype).name)
+    checks.check_parameter_dtype(f"init_params({name!r})", jnp.dtype(dtype).name)
     out = {}
     for raw, p in _trainable(name).items():
         requested = values.get(p.name)
         if requested is not None:  # spec.INPUT_CONTRACT "layer.init"
-            value = spec.check_initial_value(name, p, requested, f"parameter '{p.name}' of a layer")
+            value = checks.check_initial_value(name, p, requested, f"parameter '{p.name}' of a layer")
         elif p.init.startswith("glorot_uniform"):
             if key is None:
                 raise ValueError(
@@ -768,7 +769,7 @@ def import_parameters(name: str, parameters: Mapping[str, Any], shape: tuple[int
     out = {}
     for k, v in parameters.items():  # spec.INPUT_CONTRACT "layer.load"
         v = np.asarray(v)
-        spec.check_loaded(f"import_parameters({name!r})", name, k, v)
+        checks.check_loaded(f"import_parameters({name!r})", name, k, v)
         if v.size != math.prod(shape):
             raise ValueError(f"import_parameters({name!r}): parameter '{k}' has shape {v.shape}, which does not "
                              f"reshape to {tuple(shape)}")

@@ -56,7 +56,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from sgblend_spec import formulas, spec
+from sgblend_spec import checks, formulas, spec
 from sgblend_spec import hardening as _hardening
 from sgblend_spec._namespace import Namespace
 
@@ -80,7 +80,7 @@ __all__ = [
 _WORKING = tf.float64
 _SUPPORTED = (tf.float16, tf.bfloat16, tf.float32, tf.float64)
 _PARAM_NAMES = {name: record.param_names for name, record in spec.FUNCTIONS.items()}
-_FORMULAS = {name: formulas.formulas_for(name) for name in spec.FUNCTIONS}
+_FORMULAS = {name: formulas.FORMULAS[name] for name in spec.FUNCTIONS}
 
 
 # ----------------------------------------------------------------------------- namespace
@@ -329,11 +329,11 @@ def _check_x(function: str, x: object) -> tf.Tensor:
     are accepted with their dtype; Python numbers and lists are a TypeError.
     """
     if isinstance(x, (np.ndarray, np.generic)):
-        spec.check_x_dtype(function, np.asarray(x).dtype.name)
+        checks.check_x_dtype(function, np.asarray(x).dtype.name)
     elif not _is_tensor(x):
-        raise spec.x_type_error(function, x, "TensorFlow")
+        raise checks.x_type_error(function, x, "TensorFlow")
     t = tf.convert_to_tensor(x)
-    spec.check_x_dtype(function, t.dtype.name)
+    checks.check_x_dtype(function, t.dtype.name)
     return t
 
 
@@ -356,7 +356,7 @@ def _check_shape(function: str, name: str, shape: tf.TensorShape, x_shape: tf.Te
     for i in range(1, min(len(p), len(x)) + 1):
         if x[-i] is None:
             x[-i] = p[-i]
-    spec.check_parameter_shape(function, name, tuple(p), tuple(1 if d is None else d for d in x))
+    checks.check_parameter_shape(function, name, tuple(p), tuple(1 if d is None else d for d in x))
 
 
 def _prepare(function: str, parameter: spec.Parameter, value: object, x: tf.Tensor) -> tuple[tf.Tensor, bool, object]:
@@ -373,8 +373,8 @@ def _prepare(function: str, parameter: spec.Parameter, value: object, x: tf.Tens
             raise TypeError(
                 f"{function}: parameter '{parameter.name}' must be real floating point, got dtype {arr.dtype}"
             )
-        spec.validate(function, {parameter.name: arr})  # raises, naming the parameter
-        spec.check_parameter_shape(function, parameter.name, arr.shape, tuple(x.shape))
+        checks.validate(function, {parameter.name: arr})  # raises, naming the parameter
+        checks.check_parameter_shape(function, parameter.name, arr.shape, tuple(x.shape))
         return tf.convert_to_tensor(arr), False, None
     if _is_tensor(value):
         t = tf.convert_to_tensor(value)
@@ -393,7 +393,7 @@ def _prepare(function: str, parameter: spec.Parameter, value: object, x: tf.Tens
                 if math.isfinite(domain.hi):
                     ok &= values <= domain.hi if domain.hi_closed else values < domain.hi
                 if not ok.all():
-                    spec.validate(function, {parameter.name: float(values[~ok][0])})  # raises
+                    checks.validate(function, {parameter.name: float(values[~ok][0])})  # raises
         else:
             message = f"{function}: parameter '{parameter.name}' must be a finite value in {parameter.domain}"
             condition = _domain_condition(parameter, tf.cast(t, _WORKING))
@@ -405,7 +405,7 @@ def _prepare(function: str, parameter: spec.Parameter, value: object, x: tf.Tens
             f"{function}: parameter '{parameter.name}' must be a real number or a floating-point "
             f"tensor, got {type(value).__name__}"
         )
-    value = spec.validate(function, {parameter.name: float(value)})[parameter.name]
+    value = checks.validate(function, {parameter.name: float(value)})[parameter.name]
     return tf.constant(value, dtype=_WORKING), False, None
 
 
@@ -535,7 +535,7 @@ class Fill(keras.initializers.Initializer):
 def _constrained_init(layer: str, parameter: spec.Parameter, value: object) -> float:
     """An explicit initial value: a real number where the layer keeps the parameter (its
     constraint, else its domain); spec.INPUT_CONTRACT "layer.init"."""
-    return spec.check_initial_value(layer, parameter, value)
+    return checks.check_initial_value(layer, parameter, value)
 
 
 def _interval_clip(parameter: spec.Parameter) -> Clip:
@@ -598,7 +598,7 @@ class _Parametric(_Activation):
         mapping into the function's domain; the layer constraint is not enforced (a checkpoint of
         the authors' layer before its first update holds β ≤ 0)."""
         for variable, value in zip(self._trainable_variables + self._non_trainable_variables, values):
-            spec.check_loaded(type(self).__name__, self.function, variable.name, np.asarray(value),
+            checks.check_loaded(type(self).__name__, self.function, variable.name, np.asarray(value),
                               tuple(variable.shape))
 
     def set_weights(self, weights):
@@ -622,7 +622,7 @@ class Swish(_Activation):
 
     def __init__(self, beta: float = _D["swish"]["beta"], **kwargs):
         super().__init__(**kwargs)
-        self.beta = spec.validate("swish", {"beta": beta})["beta"]
+        self.beta = checks.validate("swish", {"beta": beta})["beta"]
 
     def call(self, inputs):
         return swish(inputs, self.beta)
@@ -679,7 +679,7 @@ class SSwish(_Parametric):
         record = spec.FUNCTIONS[self.function]
         name = type(self).__name__
         self._beta_init, self.beta_value = _beta_initializer(name, record.parameter("beta"), beta, beta_initializer)
-        self.gamma_value = spec.check_initial_value(type(self).__name__, spec.FUNCTIONS[self.function].parameter("gamma"), gamma,
+        self.gamma_value = checks.check_initial_value(type(self).__name__, spec.FUNCTIONS[self.function].parameter("gamma"), gamma,
                                                     "parameter 'gamma'")
 
     def build(self, input_shape):
@@ -746,7 +746,7 @@ class SGBlend(_Parametric):
         record = spec.FUNCTIONS[self.function]
         self.alpha_value = _constrained_init(name, record.parameter("alpha"), alpha)
         self._beta_init, self.beta_value = _beta_initializer(name, record.parameter("beta"), beta, beta_initializer)
-        self.gamma_value = spec.check_initial_value(type(self).__name__, spec.FUNCTIONS[self.function].parameter("gamma"), gamma,
+        self.gamma_value = checks.check_initial_value(type(self).__name__, spec.FUNCTIONS[self.function].parameter("gamma"), gamma,
                                                     "parameter 'gamma'")
 
     def build(self, input_shape):
@@ -800,7 +800,7 @@ class LambdaGELU(_Parametric):
 
     def __init__(self, lam: float = _D["lambda_gelu"]["lam"], per_channel: bool = False, **kwargs):
         super().__init__(per_channel=per_channel, **kwargs)
-        self.lam_value = spec.check_initial_value(type(self).__name__, spec.FUNCTIONS[self.function].parameter("lam"), lam,
+        self.lam_value = checks.check_initial_value(type(self).__name__, spec.FUNCTIONS[self.function].parameter("lam"), lam,
                                                     "parameter 'lam'")
 
     def build(self, input_shape):

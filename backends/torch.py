@@ -58,7 +58,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from sgblend_spec import formulas, spec
+from sgblend_spec import checks, formulas, spec
 from sgblend_spec import hardening as _hardening
 from sgblend_spec._namespace import Namespace
 
@@ -158,7 +158,7 @@ _WORKING = torch.float64
 _SUPPORTED = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 _PARAM_NAMES = {name: record.param_names for name, record in spec.FUNCTIONS.items()}
 #: (value, grad, dxx) per spec function, looked up once (dynamo cannot trace globals()).
-_FORMULAS = {name: formulas.formulas_for(name) for name in spec.FUNCTIONS}
+_FORMULAS = {name: formulas.FORMULAS[name] for name in spec.FUNCTIONS}
 
 
 # ----------------------------------------------------------------------------- rounding
@@ -443,11 +443,11 @@ def _check_x(function: str, x: object) -> torch.Tensor:
     that is not a tensor (a Python number or list) is a TypeError.
     """
     if isinstance(x, (np.ndarray, np.generic)):
-        spec.check_x_dtype(function, np.asarray(x).dtype.name)
+        checks.check_x_dtype(function, np.asarray(x).dtype.name)
         return _from_numpy(x)
     if not isinstance(x, torch.Tensor):
-        raise spec.x_type_error(function, x, "torch")
-    spec.check_x_dtype(function, _dtype_name(x.dtype))
+        raise checks.x_type_error(function, x, "torch")
+    checks.check_x_dtype(function, _dtype_name(x.dtype))
     return x
 
 
@@ -475,7 +475,7 @@ def _prepare(function: str, parameter: spec.Parameter, value: object, x: torch.T
             torch._assert_async(_domain_mask(parameter, value).all(), _DOMAIN_MESSAGES[function][parameter.name])
         else:
             _check_tensor_domain(function, parameter, value)
-        spec.check_parameter_shape(function, parameter.name, tuple(value.shape), tuple(x.shape))
+        checks.check_parameter_shape(function, parameter.name, tuple(value.shape), tuple(x.shape))
         return value
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(
@@ -484,7 +484,7 @@ def _prepare(function: str, parameter: spec.Parameter, value: object, x: torch.T
         )
     value = float(value)
     if value not in parameter.domain:
-        spec.validate(function, {parameter.name: value})  # raises, with the spec's message
+        checks.validate(function, {parameter.name: value})  # raises, with the spec's message
     return value
 
 
@@ -511,7 +511,7 @@ def _check_tensor_domain(function: str, parameter: spec.Parameter, t: torch.Tens
     ok = _domain_mask(parameter, t)
     if not bool(ok.all()):
         bad = float(t.detach()[~ok].reshape(-1)[0])
-        spec.validate(function, {parameter.name: bad})  # raises, with the spec's message
+        checks.validate(function, {parameter.name: bad})  # raises, with the spec's message
         raise ValueError(f"{function}: parameter '{parameter.name}' must be in {parameter.domain}, got {bad!r}")
 
 
@@ -587,13 +587,13 @@ _SQRT3 = math.sqrt(3.0)
 def _constrained_init(module: str, parameter: spec.Parameter, value: float) -> float:
     """An explicit initial value: a real number where the layer keeps the parameter
     (its constraint, else its domain); spec.INPUT_CONTRACT "layer.init"."""
-    return spec.check_initial_value(module, parameter, value)
+    return checks.check_initial_value(module, parameter, value)
 
 
 def _check_factory_dtype(module: str, dtype) -> None:
     """The ``dtype=`` of a module's parameters must be real floating (not integer or complex)."""
     if dtype is not None:
-        spec.check_parameter_dtype(module, _dtype_name(dtype) if isinstance(dtype, torch.dtype) else str(dtype))
+        checks.check_parameter_dtype(module, _dtype_name(dtype) if isinstance(dtype, torch.dtype) else str(dtype))
 
 
 class _Activation(nn.Module):
@@ -630,7 +630,7 @@ class _Activation(nn.Module):
                     raise TypeError(f"{type(self).__name__}: loaded parameter '{name}' must be real floating "
                                     f"point, got dtype {_dtype_name(value.dtype)}")
                 value = value.detach().to("cpu", torch.float64).numpy()
-            spec.check_loaded(type(self).__name__, self.function, name, value, tuple(param.shape))
+            checks.check_loaded(type(self).__name__, self.function, name, value, tuple(param.shape))
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 
@@ -645,7 +645,7 @@ class Swish(_Activation):
 
     def __init__(self, beta: float = _D["swish"]["beta"]):
         super().__init__()
-        self.beta = spec.validate("swish", {"beta": beta})["beta"]
+        self.beta = checks.validate("swish", {"beta": beta})["beta"]
         self.num_parameters = 1
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

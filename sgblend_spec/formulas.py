@@ -23,6 +23,7 @@ Stability rules (SPEC-NOTES "Numerics"), applied throughout:
 from __future__ import annotations
 
 import math
+from typing import Callable, NamedTuple
 
 from sgblend_spec._namespace import Array, Namespace
 
@@ -367,10 +368,28 @@ def sgblend_gelu_tanh_dxx(xp: Namespace, x: Array, alpha: Array, beta: Array, ga
     return blend_dxx(xp, "gelu_tanh", x, alpha, beta, gamma)
 
 
-def formulas_for(name: str):
-    """(value, grad, dxx) formulas of the spec function ``name``."""
-    module = globals()
-    return module[name], module[f"{name}_grad"], module[f"{name}_dxx"]
+class Formulas(NamedTuple):
+    """The three formulas of one spec function: f, its partials (a dict keyed "x" and each
+    parameter name, per element) and ∂²f/∂x². Each takes ``(xp, x, **params)``."""
+
+    value: Callable[..., Array]
+    grad: Callable[..., dict[str, Array]]
+    dxx: Callable[..., Array]
+
+
+#: Spec function name -> its formulas; every binding (the NumPy reference and each backend)
+#: reads this table, so a reader can follow any public function straight to its formulas.
+FORMULAS: dict[str, Formulas] = {
+    "swish": Formulas(swish, swish_grad, swish_dxx),
+    "gelu": Formulas(gelu, gelu_grad, gelu_dxx),
+    "gelu_tanh": Formulas(gelu_tanh, gelu_tanh_grad, gelu_tanh_dxx),
+    "gelu_sigmoid": Formulas(gelu_sigmoid, gelu_sigmoid_grad, gelu_sigmoid_dxx),
+    "sswish": Formulas(sswish, sswish_grad, sswish_dxx),
+    "sgblend": Formulas(sgblend, sgblend_grad, sgblend_dxx),
+    "sgblend_gelu": Formulas(sgblend_gelu, sgblend_gelu_grad, sgblend_gelu_dxx),
+    "sgblend_gelu_tanh": Formulas(sgblend_gelu_tanh, sgblend_gelu_tanh_grad, sgblend_gelu_tanh_dxx),
+    "lambda_gelu": Formulas(lambda_gelu, lambda_gelu_grad, lambda_gelu_dxx),
+}
 
 
 # ----------------------------------------------------------------------------- constraints

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sgblend_spec import formulas, spec
+from sgblend_spec import checks, formulas, spec
 from sgblend_spec._namespace import numpy_namespace
 
 _XP = numpy_namespace()
@@ -38,9 +38,9 @@ def supported_dtypes() -> dict[str, np.dtype]:
 def _as_input(name: str, x: object) -> np.ndarray:
     """x as a NumPy array of a supported dtype (spec.INPUT_CONTRACT "x.type", "x.dtype")."""
     if not isinstance(x, (np.ndarray, np.generic)):
-        raise spec.x_type_error(name, x, "NumPy")
+        raise checks.x_type_error(name, x, "NumPy")
     arr = np.asarray(x)
-    spec.check_x_dtype(name, arr.dtype.name)
+    checks.check_x_dtype(name, arr.dtype.name)
     return arr
 
 
@@ -62,13 +62,13 @@ def _round(result: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return result.astype(dtype)
 
 
-def _call(name: str, which: int, x: object, params: dict[str, object]):
+def _evaluate(name: str, formula, x: object, params: dict[str, object]):
+    """``formula`` (one of FORMULAS[name]'s three) at a checked x and params, rounded once."""
     arr = _as_input(name, x)
-    bound = spec.validate(name, params)
+    bound = checks.validate(name, params)
     for k, v in bound.items():
-        spec.check_parameter_shape(name, k, np.shape(v), arr.shape)
+        checks.check_parameter_shape(name, k, np.shape(v), arr.shape)
     args = {k: np.asarray(v, dtype=_WORKING) for k, v in bound.items()}
-    formula = formulas.formulas_for(name)[which]
     # where() evaluates both branches, and rounding may overflow to ±inf (the correctly
     # rounded result), so floating-point warnings carry no information here.
     with np.errstate(all="ignore"):
@@ -78,30 +78,52 @@ def _call(name: str, which: int, x: object, params: dict[str, object]):
         return _round(np.asarray(out, dtype=_WORKING), arr.dtype)
 
 
-def _bind(name: str) -> None:
+def _bind(name: str, kind: str):
+    """The public NumPy function for one formula of ``name``: kind is "value", "grad" or "dxx"."""
     record = spec.FUNCTIONS[name]
+    formula = getattr(formulas.FORMULAS[name], kind)
+
+    def function(x, **params):
+        return _evaluate(name, formula, x, params)
+
     signature = ", ".join(["x"] + [f"{p.name}={p.default!r}" for p in record.params])
     partials = ", ".join(repr(q) for q in record.quantities[1:-1])
-
-    def value(x, **p):
-        return _call(name, 0, x, p)
-
-    def grad(x, **p):
-        return _call(name, 1, x, p)
-
-    def dxx(x, **p):
-        return _call(name, 2, x, p)
-
-    value.__doc__ = f"{record.title}: {record.summary}.  {name}({signature})"
-    grad.__doc__ = f"Partials of {name} in x and each parameter, per element: dict keyed {partials}."
-    dxx.__doc__ = f"Second derivative of {name} in x."
-    for fn, suffix in ((value, ""), (grad, "_grad"), (dxx, "_dxx")):
-        fn.__name__ = fn.__qualname__ = name + suffix
-        fn.__module__ = __name__
-        globals()[name + suffix] = fn
+    function.__doc__ = {
+        "value": f"{record.title}: {record.summary}.  {name}({signature})",
+        "grad": f"Partials of {name} in x and each parameter, per element: dict keyed {partials}.",
+        "dxx": f"Second derivative of {name} in x.",
+    }[kind]
+    function.__name__ = function.__qualname__ = name + {"value": "", "grad": "_grad", "dxx": "_dxx"}[kind]
+    function.__module__ = __name__
+    return function
 
 
-for _name in spec.FUNCTIONS:
-    _bind(_name)
+swish = _bind("swish", "value")
+swish_grad = _bind("swish", "grad")
+swish_dxx = _bind("swish", "dxx")
+gelu = _bind("gelu", "value")
+gelu_grad = _bind("gelu", "grad")
+gelu_dxx = _bind("gelu", "dxx")
+gelu_tanh = _bind("gelu_tanh", "value")
+gelu_tanh_grad = _bind("gelu_tanh", "grad")
+gelu_tanh_dxx = _bind("gelu_tanh", "dxx")
+gelu_sigmoid = _bind("gelu_sigmoid", "value")
+gelu_sigmoid_grad = _bind("gelu_sigmoid", "grad")
+gelu_sigmoid_dxx = _bind("gelu_sigmoid", "dxx")
+sswish = _bind("sswish", "value")
+sswish_grad = _bind("sswish", "grad")
+sswish_dxx = _bind("sswish", "dxx")
+sgblend = _bind("sgblend", "value")
+sgblend_grad = _bind("sgblend", "grad")
+sgblend_dxx = _bind("sgblend", "dxx")
+sgblend_gelu = _bind("sgblend_gelu", "value")
+sgblend_gelu_grad = _bind("sgblend_gelu", "grad")
+sgblend_gelu_dxx = _bind("sgblend_gelu", "dxx")
+sgblend_gelu_tanh = _bind("sgblend_gelu_tanh", "value")
+sgblend_gelu_tanh_grad = _bind("sgblend_gelu_tanh", "grad")
+sgblend_gelu_tanh_dxx = _bind("sgblend_gelu_tanh", "dxx")
+lambda_gelu = _bind("lambda_gelu", "value")
+lambda_gelu_grad = _bind("lambda_gelu", "grad")
+lambda_gelu_dxx = _bind("lambda_gelu", "dxx")
 
 __all__ = [n + s for n in spec.FUNCTIONS for s in ("", "_grad", "_dxx")] + ["supported_dtypes"]

@@ -587,38 +587,6 @@ _register(
 )
 
 
-def validate(name: str, params: Mapping[str, object]) -> dict[str, float]:
-    """Bind and check parameters; a bad one raises ValueError naming it and its domain."""
-    spec = FUNCTIONS[name]
-    bound = spec.bind(params)
-    for p in spec.params:
-        _check_parameter(name, p, bound[p.name])
-    return bound
-
-
-def _check_parameter(function: str, p: Parameter, value: object) -> None:
-    import numpy as np
-
-    # Python ints are accepted as numbers; integer, bool and complex *arrays* are not.
-    is_python_number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if not is_python_number and not hasattr(value, "dtype"):  # a list, str, bool, complex...
-        raise TypeError(
-            f"{function}: parameter '{p.name}' must be a real number or a floating-point array, "
-            f"got {type(value).__name__}"
-        )
-    arr = np.asarray(value)
-    # ml_dtypes.bfloat16 is a float that NumPy files under kind 'V'.
-    if not is_python_number and arr.dtype.kind != "f" and arr.dtype.name != "bfloat16":
-        raise TypeError(
-            f"{function}: parameter '{p.name}' must be real floating point, got dtype {arr.dtype}"
-        )
-    bad = [float(v) for v in arr.astype(np.float64).ravel() if float(v) not in p.domain]
-    if bad:
-        raise ValueError(
-            f"{function}: parameter '{p.name}' must be a finite value in {p.domain}, got {bad[0]!r}"
-        )
-
-
 # ----------------------------------------------------------------------------- input contract
 @dataclass(frozen=True)
 class Clause:
@@ -772,65 +740,6 @@ INPUT_CONTRACT: tuple[Clause, ...] = (
     ),
 )
 
-_FLOAT_NAMES = "float16, bfloat16, float32 or float64"
-
-
-def check_x_dtype(function: str, dtype_name: str) -> None:
-    """Raise the contract's TypeError unless ``dtype_name`` is one of :data:`DTYPES`."""
-    if dtype_name not in DTYPES:
-        raise TypeError(
-            f"{function}: x must be a floating-point array (x must have dtype {_FLOAT_NAMES}), "
-            f"got dtype {dtype_name}"
-        )
-
-
-def x_type_error(function: str, value: object, framework: str) -> TypeError:
-    """The contract's TypeError for an ``x`` that is not an array (clause "x.type")."""
-    return TypeError(
-        f"{function}: x must be a floating-point array (a {framework} array or a NumPy array of "
-        f"dtype {_FLOAT_NAMES}), got {type(value).__name__}; Python numbers and sequences have "
-        f"no dtype: convert them with an explicit one, e.g. numpy.float32(...)"
-    )
-
-
-def check_parameter_shape(function: str, name: str, shape: tuple, x_shape: tuple) -> None:
-    """Raise ValueError unless a parameter of ``shape`` broadcasts to ``x_shape`` itself."""
-    shape, x_shape = tuple(shape), tuple(x_shape)
-    fits = len(shape) <= len(x_shape) and all(
-        p == 1 or p == x for p, x in zip(reversed(shape), reversed(x_shape))
-    )
-    if not fits:
-        raise ValueError(
-            f"{function}: parameter '{name}' of shape {shape} does not broadcast to x's shape "
-            f"{x_shape}; a parameter is a scalar or an array that broadcasts to x's shape (e.g. (C,) "
-            f"for channels last), and the result has x's shape"
-        )
-
-
-def check_initial_value(layer: str, parameter: Parameter, value: object, label: str | None = None) -> float:
-    """An explicit initial value of a layer parameter (clause "layer.init"), as a float.
-
-    It must be a Python int or float or a NumPy floating scalar (TypeError otherwise) inside
-    the parameter's constraint, or its domain if it has none (ValueError otherwise). The
-    messages read "{layer}: {label} must ...", ``label`` defaulting to the parameter's name.
-    """
-    import numpy as np
-
-    label = label or parameter.name
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)):
-        raise TypeError(f"{layer}: {label} must be a real number, got {type(value).__name__} {value!r}")
-    interval = parameter.constraint or parameter.domain
-    number = float(value)
-    if number not in interval:
-        raise ValueError(f"{layer}: {label} must be a finite value in {interval}, got {value!r}")
-    return number
-
-
-def check_parameter_dtype(layer: str, dtype_name: str) -> None:
-    """A layer's parameters are stored in a real floating dtype (clause "layer.init")."""
-    if dtype_name not in DTYPES:
-        raise TypeError(f"{layer}: parameters must have dtype {_FLOAT_NAMES}, got {dtype_name}")
-
 
 def trainable(function: str) -> dict[str, Parameter]:
     """The trainable (raw) parameter names of ``function``'s layer -> their spec Parameter
@@ -839,28 +748,3 @@ def trainable(function: str) -> dict[str, Parameter]:
     for p in FUNCTIONS[function].params:
         out[p.reparam.raw if p.reparam is not None else p.name] = p
     return out
-
-
-def check_loaded(layer: str, function: str, raw: str, values: object, shape: tuple | None = None) -> None:
-    """Check a trainable parameter being loaded into a layer (clause "layer.load").
-
-    ``values`` is array-like (NumPy, or anything ``numpy.asarray`` reads); ``shape`` the layer's
-    shape for it, if it has one. Raises TypeError for a dtype that is not real floating and
-    ValueError for a wrong shape or a value outside the function's domain, naming ``raw``.
-    """
-    import numpy as np
-
-    parameter = trainable(function).get(raw)  # None: a layer-specific weight, e.g. Keras' direct "a"
-    arr = np.asarray(values)
-    if arr.dtype.kind != "f" and arr.dtype.name != "bfloat16":
-        raise TypeError(f"{layer}: loaded parameter '{raw}' must be real floating point, got dtype {arr.dtype}")
-    if shape is not None and tuple(arr.shape) != tuple(shape):
-        raise ValueError(f"{layer}: loaded parameter '{raw}' has shape {tuple(arr.shape)}, the layer's is {tuple(shape)}")
-    flat = arr.astype(np.float64).ravel()
-    if parameter is None:
-        parameter = Parameter(raw, raw, REALS, 0.0, "")
-    mapped = flat if raw == parameter.name else np.array([parameter.reparam.forward(float(v)) for v in flat])
-    for v, m in zip(flat, mapped):
-        if not (math.isfinite(v) and float(m) in parameter.domain):
-            where = "" if raw == parameter.name else f" (so that {parameter.name} is in {parameter.domain})"
-            raise ValueError(f"{layer}: loaded parameter '{raw}' must be finite{where}, got {float(v)!r}")

@@ -18,7 +18,7 @@ import os
 import numpy as np
 
 import sgblend_spec
-from sgblend_spec import spec
+from sgblend_spec import checks, spec
 
 
 class JaxBackend:
@@ -73,7 +73,7 @@ class JaxBackend:
         return self._grad[function], self._dxx[function]
 
     def _arguments(self, function, x, params):
-        spec.validate(function, params)  # eager check: a traced parameter cannot raise
+        checks.validate(function, params)  # eager check: a traced parameter cannot raise
         jnp = self._jax.numpy
         xj = jnp.asarray(x)
         names = spec.FUNCTIONS[function].param_names

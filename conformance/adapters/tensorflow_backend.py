@@ -26,7 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 import sgblend_spec
-from sgblend_spec import spec
+from sgblend_spec import checks, spec
 from sgblend_spec.backends import tensorflow as backend
 
 
@@ -100,7 +100,7 @@ class TensorFlowBackend:
         return _to_numpy(out, x.dtype)
 
     def _arguments(self, function, x, params):
-        spec.validate(function, params)  # eager check: in the graph a bad value gives NaN or an Assert
+        checks.validate(function, params)  # eager check: in the graph a bad value gives NaN or an Assert
         xt = _to_tf(x)
         bound = spec.FUNCTIONS[function].bind(params)
         # Through NumPy: tf.constant(v, dtype=tf.bfloat16) flushes a subnormal v to 0.

@@ -134,13 +134,13 @@ def test_importing_the_package_imports_no_framework():
 
 
 def test_erfc_taylor_table_represents_erfc_to_beyond_float64():
-    """sgblend_spec._erfc (the JAX backend's float64 erfc on [0.25, 2)): on every interval the
+    """sgblend_spec.erfc_taylor_table (the JAX backend's float64 erfc on [0.25, 2)): on every interval the
     polynomial of float64 coefficients, summed exactly, is erfc within a quarter of a float64
     ULP at the centre and both ends, and the linear term stays within a third of the constant
     one (so Horner adds ~one rounding)."""
     import mpmath
 
-    from sgblend_spec import _erfc
+    from sgblend_spec import erfc_taylor_table as _erfc
 
     centres, low, a = _erfc.taylor_table()
     assert centres[0] - _erfc.WIDTH / 2 == _erfc.LO and centres[-1] + _erfc.WIDTH / 2 == _erfc.HI

@@ -6,14 +6,14 @@ import math
 
 import pytest
 
-from sgblend_spec import formulas, spec
+from sgblend_spec import checks, formulas, spec
 
 
 @pytest.mark.parametrize("name", list(spec.FUNCTIONS))
 def test_every_record_has_latex_for_every_quantity_and_a_formula(name):
     record = spec.FUNCTIONS[name]
     assert set(record.latex) == set(record.quantities)
-    value, grad, dxx = formulas.formulas_for(name)
+    value, grad, dxx = formulas.FORMULAS[name]
     assert value.__doc__ and grad.__doc__ and dxx.__doc__
     for p in record.params:
         assert p.default in p.domain, (name, p.name)
@@ -46,9 +46,9 @@ def test_blend_variants_name_existing_functions():
 
 
 def test_validate_binds_defaults_and_rejects_out_of_domain():
-    assert spec.validate("sgblend", {}) == {"alpha": 0.0, "beta": 1.0, "gamma": 0.0}
+    assert checks.validate("sgblend", {}) == {"alpha": 0.0, "beta": 1.0, "gamma": 0.0}
     with pytest.raises(ValueError, match=r"'lam' must be a finite value in \[1, inf\)"):
-        spec.validate("lambda_gelu", {"lam": 0.999})
+        checks.validate("lambda_gelu", {"lam": 0.999})
     assert 1.0 in spec.LAM.domain and math.inf not in spec.LAM.domain
     assert str(spec.BETA_LEARNED.constraint) == "[0.1, 10]"
 

@@ -197,11 +197,11 @@ def _float64_ulps(got: np.ndarray, exact: list) -> np.ndarray:
 
 def test_float64_erfc_within_one_ulp_where_xla_cancels(with_x64):
     """XLA's float64 erfc is 1 - erf(t) below t = 1, up to ~9 ULP off on [0.7, 1.25]; the
-    namespace's erfc uses sgblend_spec._erfc's Taylor table on [0.25, 2) (nox -s fuzz found
+    namespace's erfc uses sgblend_spec.erfc_taylor_table's Taylor table on [0.25, 2) (nox -s fuzz found
     GELU 4.6 ULP off at x = -1.2938 through it)."""
     import mpmath
 
-    from sgblend_spec import _erfc
+    from sgblend_spec import erfc_taylor_table as _erfc
 
     t = np.concatenate([np.random.default_rng(0).uniform(_erfc.LO, _erfc.HI, 2000),
                         _erfc.taylor_table()[0] - _erfc.WIDTH / 2, [np.nextafter(_erfc.HI, 0)]])

@@ -28,7 +28,8 @@ BACKENDS = {
 #: a failure of its session, never a skip).
 BACKENDS = {
     name: deps for name, deps in BACKENDS.items()
-    if name == "numpy" or pathlib.Path(f"backends/{name}.py").exists()
+    if name == "numpy" or pathlib.Path(f"backends/{name}/__init__.py").exists()
+    or pathlib.Path(f"backends/{name}.py").exists()
 }
 
 

@@ -45,7 +45,7 @@ def _variables(name: str) -> list[tf.Variable]:
 
 
 def _float32_formulas(name: str, variables):
-    value = formulas.formulas_for(name)[0]
+    value = formulas.FORMULAS[name].value
     return lambda x: value(backend.NAMESPACE, x, *variables)
 
 

@@ -119,6 +119,6 @@ def project(xp: Namespace, parameter: spec.Parameter, value: Array, per_channel:
         return formulas.keras_min_max_norm(xp, value)
     if kind == "clip":
         lo, hi = parameter.constraint.lo, parameter.constraint.hi
-        below, above = value < lo, value > hi
-        return xp.where(below, 0 * value + lo, xp.where(above, 0 * value + hi, value))
+        zero = 0 * xp.finite(value)  # 0 at ±inf too (0·inf would be NaN); NaN stays NaN
+        return xp.where(value < lo, zero + lo, xp.where(value > hi, zero + hi, value))
     return value

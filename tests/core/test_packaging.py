@@ -29,6 +29,8 @@ def test_wheel_installs_and_imports_in_a_clean_venv(tmp_path):
     assert float(out.stdout) > 0.5
     listing = subprocess.run([str(python), "-m", "pip", "show", "-f", "sgblend-spec"],
                              check=True, capture_output=True, text=True).stdout
-    for module in ("torch.py", "tensorflow.py", "jax.py"):
-        if (ROOT / "backends" / module).exists():
-            assert f"sgblend_spec/backends/{module}" in listing
+    packages = sorted(p.parent for p in (ROOT / "backends").glob("*/__init__.py"))
+    assert [p.name for p in packages] == sorted(["torch", "tensorflow", "jax"])
+    for package in packages:  # every module of every backend package ships
+        for module in package.glob("*.py"):
+            assert f"sgblend_spec/backends/{package.name}/{module.name}" in listing

@@ -34,7 +34,9 @@ def load_builder():
 
 
 builder = load_builder()
-from sgblend_spec import spec  # noqa: E402  (after the builder put the repository root on sys.path)
+# after the builder put the repository root and docs/ on sys.path
+from docsite import accuracy, common, function_pages, speed, static_pages  # noqa: E402
+from sgblend_spec import spec  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -87,8 +89,13 @@ def parse(path: Path) -> _Text:
 
 # ----------------------------------------------------------------------------- static checks
 def test_every_page_is_built(site):
-    expected = {f"{n}.html" for n in (*builder.FIXED_PAGES, *spec.FUNCTIONS)}
+    extra = static_pages.static_pages()  # docs/pages/*.html
+    expected = {f"{n}.html" for n in (*common.FIXED_PAGES, *spec.FUNCTIONS, *(p.name for p in extra))}
     assert expected <= {p.name for p in site.glob("*.html")}
+    for page in extra:  # in the navigation of every page, its fragment as the body
+        assert page.body in (site / f"{page.name}.html").read_text(encoding="utf-8")
+        for built in site.glob("*.html"):
+            assert f'<a href="{page.name}.html">{common.esc(page.title)}</a>' in built.read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize("name", list(spec.FUNCTIONS))
@@ -96,20 +103,20 @@ def test_function_page_carries_every_formula_of_its_record(site, name):
     record = spec.FUNCTIONS[name]
     page = (site / f"{name}.html").read_text(encoding="utf-8")
     for quantity, latex in record.latex.items():
-        assert builder.math_html(latex, display=True) in page, (name, quantity)
+        assert common.math_html(latex, display=True) in page, (name, quantity)
     for identity in record.identities:
-        assert builder.math_html(identity.latex) in page
+        assert common.math_html(identity.latex) in page
     for p in record.params:
         assert str(p.domain) in page
         if p.reparam:
-            assert builder.math_html(p.reparam.latex, display=True) in page
+            assert common.math_html(p.reparam.latex, display=True) in page
     for decision in record.decisions:
-        assert builder.esc(decision) in page
+        assert common.esc(decision) in page
     for variant in record.variants:
         assert f'href="{variant.function}.html"' in page
     special = page[page.index("<h2>Special values</h2>"):page.index("<h2>Extrema</h2>")]
     for _, _, expected in record.special_values(record.defaults):
-        assert f"<td>{builder.esc(builder.fmt_number(expected))}</td>" in special
+        assert f"<td>{common.esc(common.fmt_number(expected))}</td>" in special
 
 
 @pytest.mark.parametrize("page", ["index", "tolerance", "accuracy", "speed", *spec.FUNCTIONS])
@@ -123,7 +130,7 @@ def test_tolerance_page_renders_the_ulp_docstring(site):
 
     page = (site / "tolerance.html").read_text(encoding="utf-8")
     first_sentence = " ".join(ulp.__doc__.split("\n\n")[1].split()).split(",")[0]
-    assert builder.inline_doc(first_sentence) in page
+    assert common.inline_doc(first_sentence) in page
     for dtype, bounds in spec.ULP_BOUNDS.items():
         assert f"<td>{dtype}</td><td>{bounds['value']}</td><td>{bounds['derivative']}</td>" in page
 
@@ -132,8 +139,8 @@ def test_tolerance_page_renders_every_clause_of_the_input_contract(site):
     page = (site / "tolerance.html").read_text(encoding="utf-8")
     assert 'id="input-contract"' in page
     for clause in spec.INPUT_CONTRACT:
-        assert f'id="contract-{builder.esc(clause.key)}"' in page
-        assert builder.esc(clause.rule) in page and builder.esc(clause.reason) in page
+        assert f'id="contract-{common.esc(clause.key)}"' in page
+        assert common.esc(clause.rule) in page and common.esc(clause.reason) in page
 
 
 def test_internal_links_and_anchors_resolve(site):
@@ -160,9 +167,9 @@ def test_plots_are_svg_files(site):
 
 # ----------------------------------------------------------------------------- builder units
 def test_accuracy_without_results_says_how_to_get_them(tmp_path):
-    assert builder.load_results(tmp_path) == []
-    assert "nox -s conformance" in builder.accuracy_page([], spec)
-    assert "nox -s conformance" in builder.function_accuracy_html(spec.FUNCTIONS["gelu"], [], spec)
+    assert accuracy.load_results(tmp_path) == []
+    assert "nox -s conformance" in accuracy.accuracy_page([], spec)
+    assert "nox -s conformance" in accuracy.function_accuracy_html(spec.FUNCTIONS["gelu"], [], spec)
 
 
 def _report(max_ulp, passed):
@@ -179,21 +186,21 @@ def _report(max_ulp, passed):
 
 def test_accuracy_tables_come_from_the_json_reports(tmp_path):
     (tmp_path / "fake.json").write_text(json.dumps(_report(37.0, False)))
-    results = builder.load_results(tmp_path)
+    results = accuracy.load_results(tmp_path)
     assert [b for b, _ in results] == ["fake"]
-    summary = builder.accuracy_page(results, spec)
+    summary = accuracy.accuracy_page(results, spec)
     assert '<span class="fail"' in summary and "37" in summary and "x=-7.5 {}" in summary
-    detail = builder.function_accuracy_html(spec.FUNCTIONS["gelu"], results, spec)
+    detail = accuracy.function_accuracy_html(spec.FUNCTIONS["gelu"], results, spec)
     assert "37" in detail and "n/a" in detail
     (tmp_path / "fake.json").write_text(json.dumps(_report(0.5, True)))
-    summary = builder.accuracy_page(builder.load_results(tmp_path), spec)
+    summary = accuracy.accuracy_page(accuracy.load_results(tmp_path), spec)
     assert '<span class="fail"' not in summary and "every measured entry is within its bound" in summary
 
 
 def test_speed_page_renders_the_benchmark_harness_output(tmp_path):
     from benchmarks import harness
 
-    assert harness.load(tmp_path) == [] and "nox -s bench" in builder.speed_page([])
+    assert harness.load(tmp_path) == [] and "nox -s bench" in speed.speed_page([])
 
     def case(name, kind, work):
         return harness.Case(name, kind, f"{name} note", lambda x, dy: harness.Timed(
@@ -209,7 +216,7 @@ def test_speed_page_renders_the_benchmark_harness_output(tmp_path):
     result = {"backend": "fake", "framework": "fake 1.0", "mode": "eager", "baseline": "native gelu",
               "machine": "test", "cpus": 1, "threads": 1, "dtype": "float32", "repeats": 3, "runs": runs}
     (tmp_path / "fake.json").write_text(json.dumps(result))
-    page = builder.speed_page(harness.load(tmp_path))
+    page = speed.speed_page(harness.load(tmp_path))
     assert '<a href="sgblend.html"><code>sgblend</code></a>' in page and "1,000 elements" in page
     assert f"{rows['sgblend']['fwd_ratio']:.2f}×" in page and "0.0 MiB" in page and "floor note" in page
     assert "fake" in harness.table(result) and "sgblend" in harness.table(result)
@@ -217,30 +224,57 @@ def test_speed_page_renders_the_benchmark_harness_output(tmp_path):
 
 def test_malformed_report_is_an_error_naming_the_file(tmp_path):
     (tmp_path / "broken.json").write_text("{not json")
-    with pytest.raises(builder.BuildError, match="broken.json"):
-        builder.load_results(tmp_path)
+    with pytest.raises(common.BuildError, match="broken.json"):
+        accuracy.load_results(tmp_path)
 
 
 def test_tex_in_a_plain_text_field_fails_the_build(monkeypatch):
     bad = dataclasses.replace(spec.FUNCTIONS["swish"], summary=r"x\,\sigma(\beta x)")
     monkeypatch.setitem(spec.FUNCTIONS, "swish", bad)
-    with pytest.raises(builder.BuildError, match="swish.summary"):
-        builder.check_spec_coverage(spec)
+    with pytest.raises(common.BuildError, match="swish.summary"):
+        function_pages.check_spec_coverage(spec)
 
 
 def test_a_spec_field_the_builder_does_not_render_fails_the_build(monkeypatch):
-    monkeypatch.setattr(builder, "RENDERED_FUNCTION_FIELDS", builder.RENDERED_FUNCTION_FIELDS - {"extrema"})
-    with pytest.raises(builder.BuildError, match="extrema"):
-        builder.check_spec_coverage(spec)
+    monkeypatch.setattr(function_pages, "RENDERED_FUNCTION_FIELDS", function_pages.RENDERED_FUNCTION_FIELDS - {"extrema"})
+    with pytest.raises(common.BuildError, match="extrema"):
+        function_pages.check_spec_coverage(spec)
 
 
 def test_unknown_tex_macro_is_an_error():
-    with pytest.raises(builder.BuildError, match="TeX"):
-        builder.math_html(r"\notamacro{x}")
+    with pytest.raises(common.BuildError, match="TeX"):
+        common.math_html(r"\notamacro{x}")
+
+
+def test_a_page_fragment_in_docs_pages_becomes_a_page_in_the_navigation(tmp_path):
+    (tmp_path / "check-your-implementation.html").write_text(
+        '<h1 id="top">Check <em>your</em> implementation</h1>\n<p>Run the suite.</p>', encoding="utf-8")
+    pages = static_pages.static_pages(tmp_path, taken=tuple(spec.FUNCTIONS))
+    assert [(p.name, p.title) for p in pages] == [("check-your-implementation", "Check your implementation")]
+    nav = [(p.name, p.title) for p in pages]
+    html_page = common.page(pages[0].title, pages[0].body, list(spec.FUNCTIONS), nav)
+    assert '<a href="check-your-implementation.html">Check your implementation</a>' in html_page
+    assert "<title>Check your implementation · sgblend-spec</title>" in html_page
+    assert "<p>Run the suite.</p>" in html_page
+    from docsite import home
+
+    assert 'href="check-your-implementation.html"' in home.index_page(spec, nav)
+
+
+@pytest.mark.parametrize("name, text, message", [
+    ("untitled", "<p>No heading.</p>", "no <h1>"),
+    ("whole", "<!DOCTYPE html><html><body><h1>T</h1></body></html>", "body fragment"),
+    ("api", "<h1>Mine</h1>", "collides"),
+    ("gelu", "<h1>Mine</h1>", "collides"),
+])
+def test_a_bad_page_fragment_fails_the_build(tmp_path, name, text, message):
+    (tmp_path / f"{name}.html").write_text(text, encoding="utf-8")
+    with pytest.raises(common.BuildError, match=message):
+        static_pages.static_pages(tmp_path, taken=tuple(spec.FUNCTIONS))
 
 
 def test_docstring_rendering():
-    out = builder.doc_html("""Title line.
+    out = common.doc_html("""Title line.
 
     * one ``a`` and
       more

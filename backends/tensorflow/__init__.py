@@ -1,0 +1,55 @@
+"""TensorFlow / Keras 3 binding: functional API with ``tf.custom_gradient``, Keras layers.
+
+Every value and derivative comes from :data:`sgblend_spec.formulas.FORMULAS`, evaluated
+through the TensorFlow :data:`NAMESPACE`; nothing here restates a formula. One module per job:
+
+* :mod:`.numerics`   — the namespace, exact widening to float64, single rounding, reductions
+* :mod:`.contract`   — the input contract (``spec.INPUT_CONTRACT``) for TensorFlow arguments
+* :mod:`.autodiff`   — one ``tf.custom_gradient`` op per function, second derivatives
+* :mod:`.functional` — ``evaluate`` and the nine public functions::
+
+    swish(x, beta)    gelu(x)    gelu_tanh(x)    gelu_sigmoid(x)    sswish(x, beta, gamma)
+    sgblend(x, alpha, beta, gamma)    sgblend_gelu(...)    sgblend_gelu_tanh(...)    lambda_gelu(x, lam)
+
+* :mod:`.layers`     — the Keras layers (registered serializable under "sgblend_spec")
+* :mod:`.recipe`     — the λ-GELU training recipe and the activation swap
+"""
+
+from .functional import (
+    gelu,
+    gelu_sigmoid,
+    gelu_tanh,
+    lambda_gelu,
+    sgblend,
+    sgblend_gelu,
+    sgblend_gelu_tanh,
+    sswish,
+    swish,
+)
+from .layers import DIRECT_ALPHA_EPS, GELU, SGBlend, SSwish, Clip, Fill, LambdaGELU, Swish, export_parameters
+from .numerics import NAMESPACE
+from .recipe import HardeningCallback, register_lambda_update, relu_ize, swap_activations
+
+__all__ = [
+    "export_parameters",
+    "NAMESPACE",
+    "swish",
+    "gelu",
+    "gelu_tanh",
+    "gelu_sigmoid",
+    "sswish",
+    "sgblend",
+    "sgblend_gelu",
+    "sgblend_gelu_tanh",
+    "lambda_gelu",
+    "Clip",
+    "Swish",
+    "GELU",
+    "SSwish",
+    "SGBlend",
+    "LambdaGELU",
+    "register_lambda_update",
+    "HardeningCallback",
+    "swap_activations",
+    "relu_ize",
+]

@@ -1,0 +1,349 @@
+"""Keras 3 layers, registered serializable under the package "sgblend_spec".
+
+:class:`Swish`, :class:`GELU`, :class:`SSwish`, :class:`SGBlend`, :class:`LambdaGELU`, the
+:class:`Clip` constraint and the :class:`Fill` initializer. ``SGBlend()`` is the authors'
+released layer; see its docstring. The framework-free logic (which spec function a layer
+evaluates, initial values, how each parameter is kept after an update) is
+:mod:`sgblend_spec.layers`; these classes use only ``keras`` and ``keras.ops`` and evaluate
+through :func:`.functional.evaluate`. Keras loading (``set_weights``, ``load_weights``,
+``load_model``) checks each weight (spec.INPUT_CONTRACT "layer.load").
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+from sgblend_spec import checks, spec
+from sgblend_spec import layers as framework_free
+
+from .functional import evaluate
+
+PACKAGE = "sgblend_spec"
+_D = {name: record.defaults for name, record in spec.FUNCTIONS.items()}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class Clip(keras.constraints.Constraint):
+    """Clip every element to [min_value, max_value] (applied by Keras after each update)."""
+
+    def __init__(self, min_value: float, max_value: float):
+        self.min_value = float(min_value)
+        self.max_value = float(max_value)
+        if not self.min_value <= self.max_value:
+            raise ValueError(f"Clip: min_value {min_value!r} must be <= max_value {max_value!r}")
+
+    def __call__(self, w):
+        return keras.ops.clip(w, self.min_value, self.max_value)
+
+    def get_config(self) -> dict:
+        return {"min_value": self.min_value, "max_value": self.max_value}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class Fill(keras.initializers.Initializer):
+    """Every element equal to ``value``, rounded once to the weight's dtype.
+
+    keras.initializers.Constant goes through float32, so Constant(0.3) gives a float64
+    weight of 0.30000001192...; parity across frameworks needs the float64 value itself.
+    """
+
+    def __init__(self, value: float):
+        self.value = float(value)
+
+    def __call__(self, shape, dtype=None):
+        return keras.ops.cast(keras.ops.full(shape, self.value, dtype="float64"), dtype or keras.backend.floatx())
+
+    def get_config(self) -> dict:
+        return {"value": self.value}
+
+
+def constraint(parameter: spec.Parameter, per_channel: bool) -> keras.constraints.Constraint | None:
+    """The Keras constraint that keeps ``parameter`` after each update
+    (``sgblend_spec.layers.projection``): the authors' ``MinMaxNorm(0, 1)`` on the scalar α,
+    :class:`Clip` to the constraint interval, or None."""
+    kind = framework_free.projection(parameter, per_channel)
+    if kind == "min_max_norm":
+        return keras.constraints.MinMaxNorm(min_value=0.0, max_value=1.0)
+    if kind == "clip":
+        return Clip(parameter.constraint.lo, parameter.constraint.hi)
+    return None
+
+
+class _Activation(keras.layers.Layer):
+    """Shared plumbing of the activation layers: elementwise, shape-preserving, maskable."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = True
+        policy = self.dtype_policy
+        for role, dtype in (("weights", policy.variable_dtype), ("computation", policy.compute_dtype)):
+            if dtype not in spec.DTYPES:
+                raise TypeError(f"{type(self).__name__}: dtype policy {policy.name!r} uses {dtype} for its "
+                                f"{role}; it must be float16, bfloat16, float32 or float64")
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
+class _Parametric(_Activation):
+    """Trainable parameters: scalars of shape (1,) shared by the layer instance, or
+    per-channel vectors of shape (C,) over the last axis (``per_channel=True``).
+
+    Weights are created with ``autocast=False``: under a mixed precision policy they stay in
+    the variable dtype (float32) inside ``call`` instead of being rounded to float16, while
+    the input is cast to the compute dtype as usual.
+    """
+
+    def __init__(self, per_channel: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(per_channel, bool):
+            raise TypeError(f"{type(self).__name__}: per_channel must be True or False, got {per_channel!r}")
+        self.per_channel = per_channel
+
+    def _weight_shape(self, input_shape) -> tuple[int]:
+        if not self.per_channel:
+            return (1,)
+        channels = input_shape[-1] if len(input_shape) else None
+        if channels is None:
+            raise ValueError(
+                f"{type(self).__name__}: per_channel=True needs a known last (channel) dimension, "
+                f"got input shape {tuple(input_shape)}"
+            )
+        self.input_spec = keras.layers.InputSpec(min_ndim=1, axes={-1: channels})
+        return (int(channels),)
+
+    def _add_parameter(self, name: str, shape, initializer, parameter: spec.Parameter | None = None):
+        return self.add_weight(name=name, shape=shape, initializer=initializer, autocast=False,
+                               constraint=None if parameter is None else constraint(parameter, self.per_channel))
+
+    def _param(self, variable):
+        """A (1,) weight as a scalar (so the output keeps x's shape); a (C,) weight as is."""
+        t = keras.ops.convert_to_tensor(variable)
+        return keras.ops.reshape(t, ()) if not self.per_channel else t
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "per_channel": self.per_channel}
+
+    def _check_loaded(self, values) -> None:
+        """spec.INPUT_CONTRACT "layer.load": each weight real floating, of its shape, finite and
+        mapping into the function's domain; the layer constraint is not enforced (a checkpoint of
+        the authors' layer before its first update holds β ≤ 0)."""
+        for variable, value in zip(self._trainable_variables + self._non_trainable_variables, values):
+            checks.check_loaded(type(self).__name__, self.function, variable.name, np.asarray(value),
+                                tuple(variable.shape))
+
+    def set_weights(self, weights):
+        """Keras ``set_weights``, with each weight checked first (see :meth:`_check_loaded`)."""
+        if len(weights) == len(self.weights):
+            self._check_loaded(weights)
+        super().set_weights(weights)
+
+    def load_own_variables(self, store):
+        """Keras loading (``load_weights``, ``load_model``), each weight checked first."""
+        if self.built:
+            self._check_loaded([store[str(i)] for i in range(len(self._trainable_variables
+                                                                 + self._non_trainable_variables))
+                                if str(i) in store])
+        super().load_own_variables(store)
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class Swish(_Activation):
+    """Swish-β, x·σ(βx), with a fixed β ≥ 0 (β = 1 is SiLU). No weights."""
+
+    def __init__(self, beta: float = _D["swish"]["beta"], **kwargs):
+        super().__init__(**kwargs)
+        self.beta = checks.validate("swish", {"beta": beta})["beta"]
+
+    def call(self, inputs):
+        return evaluate("swish", inputs, {"beta": self.beta})
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "beta": self.beta}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class GELU(_Activation):
+    """GELU in one of its three forms: approximate='none' (exact x·Φ(x)), 'tanh', 'sigmoid'."""
+
+    def __init__(self, approximate: str = "none", **kwargs):
+        super().__init__(**kwargs)
+        self.function = framework_free.choose("GELU", "approximate", approximate, framework_free.GELU_FORMS)
+        self.approximate = approximate
+
+    def call(self, inputs):
+        return evaluate(self.function, inputs, {})
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "approximate": self.approximate}
+
+
+def initial_beta(layer: str, function: str, beta, initializer):
+    """(initializer, config value): an explicit beta is a constant in [0.1, 10]; otherwise a
+    Keras initializer, glorot_uniform (the authors' U(-√3, √3) on shape (1,)) by default."""
+    if beta is not None and initializer is not None:
+        raise ValueError(f"{layer}: give beta or beta_initializer, not both")
+    parameter = framework_free.layer_parameters(layer, function, {"beta": beta})["beta"]
+    if not parameter.glorot:
+        return Fill(parameter.initial_raw), parameter.initial
+    return keras.initializers.get(initializer or "glorot_uniform"), None
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class SSwish(_Parametric):
+    """SSwish, x·σ(βx) - γ, with trainable β (weight "beta") and γ (weight "gamma").
+
+    β: ``beta_initializer`` (default "glorot_uniform", the authors' U(-√3, √3) on shape (1,),
+    which can be negative until the first update) or an explicit ``beta`` in [0.1, 10];
+    constraint :class:`Clip` (0.1, 10), which Keras applies after each optimizer update.
+    γ starts at ``gamma`` (0), unconstrained. ``per_channel=True``: shapes (C,) over the last axis.
+    """
+
+    function = "sswish"
+
+    def __init__(self, beta: float | None = None, gamma: float = _D["sswish"]["gamma"],
+                 beta_initializer=None, per_channel: bool = False, **kwargs):
+        super().__init__(per_channel=per_channel, **kwargs)
+        name = type(self).__name__
+        self._beta_init, self.beta_value = initial_beta(name, self.function, beta, beta_initializer)
+        gamma_parameter = spec.FUNCTIONS[self.function].parameter("gamma")
+        self.gamma_value = checks.check_initial_value(name, gamma_parameter, gamma, "parameter 'gamma'")
+
+    def build(self, input_shape):
+        shape = self._weight_shape(input_shape)
+        record = spec.FUNCTIONS[self.function]
+        self.beta = self._add_parameter("beta", shape, self._beta_init, record.parameter("beta"))
+        self.gamma = self._add_parameter("gamma", shape, Fill(self.gamma_value), record.parameter("gamma"))
+
+    def call(self, inputs):
+        return evaluate(self.function, inputs, {"beta": self._param(self.beta), "gamma": self._param(self.gamma)})
+
+    def get_config(self) -> dict:
+        config = {"beta": self.beta_value, "gamma": self.gamma_value, "beta_initializer": None}
+        if self.beta_value is None:
+            config["beta_initializer"] = keras.initializers.serialize(self._beta_init)
+        return {**super().get_config(), **config}
+
+
+#: The smallest distance of a from 0 and 1 in the direct parameterisation, so that
+#: α = logit(a) stays finite (|α| ≤ 36.7); a relative change of 2^-53 in the blend weights.
+DIRECT_ALPHA_EPS = 2.0**-53
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class SGBlend(_Parametric):
+    """SG-Blend, σ(α)·SSwish(x; β, γ) + σ(-α)·g(x).
+
+    Defaults reproduce the authors' released Keras layer exactly: weights "alpha", "beta",
+    "gamma" of shape (1,), created in that order in ``build`` (so their trained weights
+    load); α starts at 0 with ``keras.constraints.MinMaxNorm(0, 1)`` (keeps |α| ≤ 1); β
+    from glorot_uniform (U(-√3, √3) on shape (1,)) with :class:`Clip` (0.1, 10); γ = 0
+    unconstrained; g(x) = x·σ(1.702x). Keras applies constraints after each update, not at
+    initialisation. One instance shares its parameters wherever it is called.
+
+    Variants: ``gelu='exact'`` / ``'tanh'`` blend with the exact / tanh GELU (spec functions
+    sgblend_gelu / sgblend_gelu_tanh); ``beta=1.0`` or ``beta_initializer='ones'`` is the
+    deterministic β; ``per_channel=True`` gives shapes (C,) over the last axis (then α is
+    clipped to [-1, 1] elementwise: MinMaxNorm on a (C,) vector would bound its joint norm);
+    ``alpha_parameterization='direct'`` trains a = σ(α) itself as weight "a" (initial value
+    σ(``alpha``)), clipped to [0, 1]; it is evaluated as α = logit(a) with a kept
+    :data:`DIRECT_ALPHA_EPS` away from 0 and 1 (straight-through, so ∂F/∂a = SSwish - g
+    holds at the ends too).
+    """
+
+    _ALPHA = ("raw", "direct")
+
+    def __init__(self, alpha: float = _D["sgblend"]["alpha"], beta: float | None = None,
+                 gamma: float = _D["sgblend"]["gamma"], gelu: str = "sigmoid",
+                 alpha_parameterization: str = "raw", beta_initializer=None, per_channel: bool = False,
+                 **kwargs):
+        super().__init__(per_channel=per_channel, **kwargs)
+        name = type(self).__name__
+        self.function = framework_free.choose(name, "gelu", gelu, framework_free.SGBLEND_VARIANTS)
+        if alpha_parameterization not in self._ALPHA:
+            raise ValueError(f"{name}: alpha_parameterization must be one of {list(self._ALPHA)}, "
+                             f"got {alpha_parameterization!r}")
+        self.gelu = gelu
+        self.alpha_parameterization = alpha_parameterization
+        self.alpha_value = checks.check_initial_value(name, spec.FUNCTIONS[self.function].parameter("alpha"), alpha)
+        self._beta_init, self.beta_value = initial_beta(name, self.function, beta, beta_initializer)
+        gamma_parameter = spec.FUNCTIONS[self.function].parameter("gamma")
+        self.gamma_value = checks.check_initial_value(name, gamma_parameter, gamma, "parameter 'gamma'")
+
+    def build(self, input_shape):
+        shape = self._weight_shape(input_shape)
+        record = spec.FUNCTIONS[self.function]
+        alpha = record.parameter("alpha")
+        if self.alpha_parameterization == "direct":
+            a = alpha.reparam.forward(self.alpha_value)
+            self.alpha = self.add_weight(name="a", shape=shape, initializer=Fill(a),
+                                         constraint=Clip(0.0, 1.0), autocast=False)
+        else:
+            self.alpha = self._add_parameter("alpha", shape, Fill(self.alpha_value), alpha)
+        self.beta = self._add_parameter("beta", shape, self._beta_init, record.parameter("beta"))
+        self.gamma = self._add_parameter("gamma", shape, Fill(self.gamma_value), record.parameter("gamma"))
+
+    def _raw_alpha(self):
+        if self.alpha_parameterization == "raw":
+            return self._param(self.alpha)
+        a = keras.ops.cast(self._param(self.alpha), "float64")
+        kept = a + keras.ops.stop_gradient(keras.ops.clip(a, DIRECT_ALPHA_EPS, 1.0 - DIRECT_ALPHA_EPS) - a)
+        return keras.ops.log(kept) - keras.ops.log1p(-kept)
+
+    def call(self, inputs):
+        params = {"alpha": self._raw_alpha(), "beta": self._param(self.beta), "gamma": self._param(self.gamma)}
+        return evaluate(self.function, inputs, params)
+
+    def get_config(self) -> dict:
+        config = {
+            "alpha": self.alpha_value, "beta": self.beta_value, "gamma": self.gamma_value, "gelu": self.gelu,
+            "alpha_parameterization": self.alpha_parameterization, "beta_initializer": None,
+        }
+        if self.beta_value is None:
+            config["beta_initializer"] = keras.initializers.serialize(self._beta_init)
+        return {**super().get_config(), **config}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class LambdaGELU(_Parametric):
+    """λ-GELU, x·Φ(λx), trained through the weight "rho" with λ = 1 + ρ² (spec.LAM.reparam).
+
+    ``lam`` (default 1 + ln 2) must be ≥ 1; ρ starts at √(λ - 1). :attr:`lam` is read-only.
+    λ is formed in float64 from ρ, so it is not rounded to the weight's dtype.
+    """
+
+    function = "lambda_gelu"
+
+    def __init__(self, lam: float = _D["lambda_gelu"]["lam"], per_channel: bool = False, **kwargs):
+        super().__init__(per_channel=per_channel, **kwargs)
+        name = type(self).__name__
+        lam_parameter = spec.FUNCTIONS[self.function].parameter("lam")
+        self.lam_value = checks.check_initial_value(name, lam_parameter, lam, "parameter 'lam'")
+        self._lam = framework_free.layer_parameters(name, self.function, {"lam": self.lam_value})["rho"]
+
+    def build(self, input_shape):
+        shape = self._weight_shape(input_shape)
+        self.rho = self._add_parameter("rho", shape, Fill(self._lam.initial_raw), self._lam.parameter)
+
+    @property
+    def lam(self):
+        """λ = 1 + ρ² (read-only; same shape and dtype as ρ)."""
+        return self._lam.to_spec(keras.ops.convert_to_tensor(self.rho))
+
+    def call(self, inputs):
+        rho = keras.ops.cast(self._param(self.rho), "float64")
+        return evaluate(self.function, inputs, {"lam": self._lam.to_spec(rho)})
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "lam": self.lam_value}
+
+
+def export_parameters(layer: keras.layers.Layer) -> dict[str, np.ndarray]:
+    """A layer's trainable parameters as NumPy arrays keyed by their spec names.
+
+    This is the interchange format of the weight converter: the torch modules' state_dict
+    and the JAX parameter pytrees use the same names and shapes (load with
+    ``sgblend_spec.backends.torch.import_parameters`` or ``...jax.import_parameters``).
+    """
+    return {v.name.split("/")[-1].split(":")[0]: np.array(v.numpy()) for v in layer.trainable_weights}

@@ -49,8 +49,8 @@ MODES = {"tensorflow": {"": {}, "-graph": {"SGBLEND_TF_ADAPTER": "graph"}}}
 def _conformance(session, backend, *args, modes=None):
     for suffix, env in (modes or MODES.get(backend, {"": {}})).items():
         session.run(
-            "pytest", "conformance", f"--backend={backend}",
-            f"--report-json=conformance-results/{backend}{suffix}.json", "-q", *args, env=env,
+            "sgblend-conformance", f"--backend={backend}",
+            f"--report-json=conformance-results/{backend}{suffix}.json", *args, env=env,
         )
 
 
@@ -138,6 +138,6 @@ def native(session, backend):
     _install(session, backend)
     cls = {"torch": "TorchNative", "tensorflow": "TensorFlowNative", "jax": "JaxNative"}[backend]
     session.run(
-        "pytest", "conformance", f"--impl=conformance.adapters.native:{cls}", "-q", "-k", "test_grid",
+        "sgblend-conformance", f"--impl=sgblend_spec.conformance.adapters.native:{cls}", "-k", "test_grid",
         f"--report-json=conformance-results/{backend}-native.json", *session.posargs, success_codes=[0, 1],
     )

@@ -8,20 +8,39 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from conformance.strategies import np_dtype
-from conformance.ulp import error_in_ulps, ulp_distance
+from .strategies import np_dtype
+from .ulp import error_in_ulps, ulp_distance
 from sgblend_spec import mp, spec
+
+
+PRECISIONS = ("exact", "fast")
+
+
+def ulp_bound(quantity: str, dtype: str, precision: str | None = None) -> int:
+    """The bound for ``quantity`` in ``dtype`` under a precision tier (default: the run's,
+    ``--precision``). "exact" is ``spec.ULP_BOUNDS``; another tier reads its own table,
+    ``spec.ULP_BOUNDS[tier][dtype]``, where the spec defines one."""
+    precision = precision or REPORT.precision
+    if precision == "exact":
+        return spec.ulp_bound(quantity, dtype)
+    tier = spec.ULP_BOUNDS.get(precision)
+    if precision not in PRECISIONS or not isinstance(tier, dict) or dtype not in tier:
+        raise ValueError(f"precision={precision!r} bounds are not defined yet")
+    return tier[dtype]["value" if quantity == "value" else "derivative"]
 
 
 @dataclass
 class Entry:
-    """Max error observed for one (function, dtype, quantity)."""
+    """Max error observed for one (function, dtype, quantity). In a dtype the implementation
+    flushes, ``max_error`` is under the flush-to-zero model and ``raw_error`` the exact one."""
 
     bound: int
     max_error: float = 0.0
     points: int = 0
     worst: str = ""
     supported: bool = True
+    raw_error: float | None = None
+    raw_worst: str = ""
 
     @property
     def passed(self) -> bool:
@@ -33,20 +52,25 @@ class Report:
     implementation: str = ""
     version: str = ""
     flushes_subnormals: tuple[str, ...] = ()
+    precision: str = "exact"
     entries: dict[tuple[str, str, str], Entry] = field(default_factory=dict)
+    #: (rule, test id) -> "" when met, else the first line of why not: the input contract
+    #: (errors for bad parameters and x kinds) and the other properties, apart from accuracy.
+    contract: dict[tuple[str, str], str] = field(default_factory=dict)
+    properties: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def entry(self, function: str, dtype: str, quantity: str) -> Entry:
         key = (function, dtype, quantity)
         if key not in self.entries:
-            self.entries[key] = Entry(bound=spec.ulp_bound(quantity, dtype))
+            self.entries[key] = Entry(bound=ulp_bound(quantity, dtype, self.precision))
         return self.entries[key]
 
     def table(self) -> str:
         functions = sorted({k[0] for k in self.entries}, key=list(spec.FUNCTIONS).index)
         dtypes = [d for d in spec.DTYPES if any(k[1] == d for k in self.entries)]
         lines = [
-            f"sgblend-spec conformance: {self.implementation} ({self.version})",
-            "max error in ULPs (bound in brackets, see conformance/ulp.py; '!' = over the bound)",
+            f"sgblend-spec conformance: {self.implementation} ({self.version}), precision {self.precision}",
+            "accuracy: max error in ULPs (bound in brackets, see conformance/ulp.py; '!' = over the bound)",
         ]
         for function in functions:
             quantities = spec.FUNCTIONS[function].quantities
@@ -63,18 +87,33 @@ class Report:
                         cells.append(f"{_fmt(e.max_error)}[{e.bound}]{mark}".rjust(13))
                 label = dtype + (" (FTZ)" if dtype in self.flushes_subnormals else "")
                 lines.append(f"  {label:<16}" + "".join(cells))
+                if dtype in self.flushes_subnormals:
+                    raw = [self.entries.get((function, dtype, q)) for q in quantities]
+                    lines.append(f"  {dtype + ' raw':<16}" + "".join(
+                        f"{'n/a' if e is None or e.raw_error is None else _fmt(e.raw_error):>13}" for e in raw))
         failed = [k for k, e in self.entries.items() if not e.passed]
         lines.append("")
         if self.flushes_subnormals:
             lines.append("(FTZ): the implementation flushes subnormals to zero in this dtype; held to the "
-                         "flush-to-zero bound (conformance/ulp.py)")
+                         "flush-to-zero bound (conformance/ulp.py); 'raw': the same results under the exact model")
         lines.append(f"{len(self.entries) - len(failed)} entries within bound, {len(failed)} over")
+        worst = [(k, e) for k, e in self.entries.items() if e.supported and e.worst and e.max_error > 0]
+        if worst:
+            lines += ["", "worst point of each entry with an error (max ULPs: a one-line repro):"]
+            lines += [f"  {f} {d} {q} {_fmt(e.max_error)}{'' if e.passed else '!'}: {e.worst}" for (f, d, q), e in worst]
+        for title, outcomes in (("input contract (errors for bad parameters and x kinds; not accuracy)", self.contract),
+                                ("other properties (special values, identities, shapes, elementwise)", self.properties)):
+            if outcomes:
+                unmet = {k: why for k, why in outcomes.items() if why}
+                lines += ["", f"{title}: {len(outcomes) - len(unmet)} met, {len(unmet)} not met"]
+                lines += [f"  NOT MET {rule} [{test}]: {why}" for (rule, test), why in unmet.items()]
         return "\n".join(lines)
 
     def to_json(self) -> dict:
         return {
             "implementation": self.implementation,
             "version": self.version,
+            "precision": self.precision,
             "bounds": spec.ULP_BOUNDS,
             "flushes_subnormals": list(self.flushes_subnormals),
             "entries": [
@@ -82,20 +121,30 @@ class Report:
                     "function": f,
                     "dtype": d,
                     "quantity": q,
-                    "max_ulp": None if not e.supported else (float(e.max_error) if math.isfinite(e.max_error) else "inf"),
+                    "max_ulp": None if not e.supported else _number(e.max_error),
                     "bound": e.bound,
                     "points": e.points,
                     "passed": bool(e.passed),
                     "worst": e.worst,
                     "supported": e.supported,
+                    "raw_max_ulp": _number(e.raw_error),
+                    "raw_worst": e.raw_worst,
                 }
                 for (f, d, q), e in sorted(self.entries.items())
             ],
+            "input_contract": [{"rule": r, "test": t, "met": not why, "why": why}
+                               for (r, t), why in sorted(self.contract.items())],
+            "properties": [{"rule": r, "test": t, "met": not why, "why": why}
+                           for (r, t), why in sorted(self.properties.items())],
         }
 
     def write(self, path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(self.to_json(), indent=1) + "\n")
+
+
+def _number(v: float | None):
+    return None if v is None else (float(v) if math.isfinite(v) else "inf")
 
 
 def _fmt(v: float) -> str:
@@ -131,16 +180,29 @@ def repro(impl, function: str, dtype: str, x: float, params: dict[str, float], q
     )
 
 
+def one_line(impl, function: str, dtype: str, x: float, params: dict[str, float]) -> str:
+    """A shell line that prints every quantity at one point against the oracle."""
+    spec_string, impl_function, framework = _loaded(impl)
+    extra = f", impl_function={impl_function!r}" if impl_function else ""
+    extra += f", framework={framework!r}" if framework != "numpy" else ""
+    call = f"point({spec_string!r}, {function!r}, {dtype!r}, {x!r}, {params!r}{extra})"
+    return f'python -c "from {__package__}.repro import point; {call}"'
+
+
 def mpmath_str(v) -> str:
     import mpmath
 
     return mpmath.nstr(v, 20)
 
 
-def _impl_spec(impl) -> str:
-    from conformance.adapters import LOADED
+def _loaded(impl) -> tuple[str, str | None, str]:
+    from .adapters import LOADED
 
-    spec_string, function = LOADED.get(id(impl), (f"{type(impl).__module__}:{type(impl).__name__}", None))
+    return LOADED.get(id(impl), (f"{type(impl).__module__}:{type(impl).__name__}", None, "numpy"))
+
+
+def _impl_spec(impl) -> str:
+    spec_string, function, _ = _loaded(impl)
     return f"{spec_string!r}" + (f", {function!r}" if function else "")
 
 
@@ -158,7 +220,7 @@ def matches_table(x: float, quantity: str, value: float, expected: float, params
     want = float(np.asarray(expected).astype(np_type))
     if flush_to_zero and value == 0 and 0 < abs(want) < smallest_normal(dtype):
         return True
-    bound = spec.ulp_bound(quantity, dtype)
+    bound = ulp_bound(quantity, dtype)
     if dtype in spec.INPUT_SENSITIVE_DTYPES:
         # The input-sensitive scale (conformance/ulp.py) of a finite table entry, a product of
         # a(1-a), a, γ, β/2 and k/2, is at most |q|·(1 + Σ|p|): allow that many ULPs more.
@@ -224,10 +286,10 @@ def compare(impl, function: str, dtype: str, xs: np.ndarray, params: dict[str, f
         distances = ulp_distance(values, rounded, dtype)
         wide = values.astype(np.float64)
 
-        def error(i: int, v, scale, distance: float) -> float:
+        def error(i: int, v, scale, distance: float, flush: bool = flush_to_zero) -> float:
             """Point i's error against the exact value v with condition scale ``scale``."""
             scale, kappa = _scale_and_kappa(v, scale, sensitivities[i][quantity] if sensitivities else None)
-            return error_in_ulps(float(wide[i]), v, scale, dtype, distance, kappa, flush_to_zero)
+            return error_in_ulps(float(wide[i]), v, scale, dtype, distance, kappa, flush)
 
         for i, (v, scale) in enumerate(truth):
             g = float(wide[i])
@@ -237,9 +299,13 @@ def compare(impl, function: str, dtype: str, xs: np.ndarray, params: dict[str, f
                 w_rounded = np.array([mp.round_to(w, dtype)]).astype(x.dtype)
                 err = min(err, error(i, w, w_scale, ulp_distance(values[i:i + 1], w_rounded, dtype)[0]))
             entry.points += 1
-            if err > entry.max_error:
+            if flush_to_zero:  # the exact model's figure, shown beside the flush-to-zero one
+                raw = error(i, v, scale, distances[i], flush=False)
+                if entry.raw_error is None or raw > entry.raw_error:
+                    entry.raw_error, entry.raw_worst = raw, one_line(impl, function, dtype, points[i], params)
+            if err > entry.max_error or not entry.worst:
                 entry.max_error = err
-                entry.worst = f"x={points[i]!r} {params}"
+                entry.worst = one_line(impl, function, dtype, points[i], params)
             if err > entry.bound:
                 failures.append(
                     repro(impl, function, dtype, points[i], params, quantity, g, v,

@@ -6,11 +6,12 @@ import os
 import pathlib
 
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 
-from conformance import adapters, budget
-from conformance.checks import REPORT
 from sgblend_spec import spec
+
+from . import adapters, budget
+from .checks import PRECISIONS, REPORT, ulp_bound
 
 settings.register_profile(
     "ci", max_examples=40, deadline=None, derandomize=True,
@@ -34,8 +35,18 @@ def pytest_addoption(parser):
     group.addoption("--backend", choices=sorted(adapters.BACKENDS), help="a built-in backend to test")
     group.addoption("--impl", help="any implementation: 'package.module:attribute' (see adapters/__init__.py)")
     group.addoption("--impl-function", help="with --impl: the attribute is a plain f(x, **params) for this spec function")
+    group.addoption("--impl-framework", default="numpy", choices=("numpy", "torch", "jax", "tensorflow"),
+                    help="with --impl-function: the framework of f (default numpy), wrapped by adapt.<framework>")
     group.addoption("--functions", help="comma-separated spec functions (default: all the implementation provides)")
     group.addoption("--dtypes", help="comma-separated dtypes (default: all the implementation supports)")
+    group.addoption("--precision", default="exact", choices=PRECISIONS,
+                    help="the precision tier whose ULP bounds apply (default exact)")
+    group.addoption("--flushes-subnormals", default="",
+                    help="comma-separated dtypes the implementation flushes subnormals to zero in (declared, "
+                         "in addition to its own flushes_subnormals): held to the flush-to-zero bound, raw figures beside")
+    group.addoption("--shrink", action="store_true",
+                    help="let Hypothesis shrink a failing example (minutes per failure); by default the first "
+                         "failing example is the repro")
     group.addoption("--report-json", help="where to write the accuracy table as JSON")
 
 
@@ -50,7 +61,14 @@ def _implementation(config):
             raise pytest.UsageError("give exactly one of --backend NAME or --impl package.module:attribute")
         # An import error here propagates and fails the run: never a silent skip.
         _IMPLEMENTATION = adapters.load(adapters.BACKENDS[backend] if backend else impl,
-                                        config.getoption("--impl-function"))
+                                        config.getoption("--impl-function"), config.getoption("--impl-framework"))
+        declared = [d.strip() for d in config.getoption("--flushes-subnormals").split(",") if d.strip()]
+        if declared:
+            unknown = [d for d in declared if d not in spec.DTYPES]
+            if unknown:
+                raise pytest.UsageError(f"--flushes-subnormals: {unknown} are not dtypes ({list(spec.DTYPES)})")
+            own = tuple(getattr(_IMPLEMENTATION, "flushes_subnormals", ()))
+            _IMPLEMENTATION.flushes_subnormals = own + tuple(d for d in declared if d not in own)
         REPORT.implementation, REPORT.version = _IMPLEMENTATION.name, _IMPLEMENTATION.version
         REPORT.flushes_subnormals = tuple(getattr(_IMPLEMENTATION, "flushes_subnormals", ()))
     return _IMPLEMENTATION
@@ -70,6 +88,42 @@ def _selected(config, option, available):
 def pytest_configure(config):
     config.addinivalue_line("markers", "conformance: a property checked against the oracle")
     config.addinivalue_line("markers", f"{budget.MARKER}: a Hypothesis property that shares the fuzz budget")
+    config.addinivalue_line("markers", f"{INPUT_CONTRACT}: a rule of spec.INPUT_CONTRACT (errors for bad input)")
+    REPORT.precision = config.getoption("--precision")
+    try:
+        ulp_bound("value", "float32", REPORT.precision)
+    except ValueError as error:
+        raise pytest.UsageError(f"--precision: {error}") from None
+    if not config.getoption("--shrink"):
+        # Shrinking one failure can take Hypothesis minutes; the first failing example,
+        # printed with its repro, is what a porter needs.
+        current = settings()
+        settings.register_profile("_no_shrink", current, phases=[Phase.explicit, Phase.reuse, Phase.generate])
+        settings.load_profile("_no_shrink")
+
+
+#: Tests carrying this marker check the input contract, reported apart from accuracy.
+INPUT_CONTRACT = "input_contract"
+#: The accuracy tests: their results are the table's entries.
+ACCURACY = ("test_grid", "test_random")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.when != "call" and not report.failed or report.skipped:
+        return
+    name = getattr(item, "originalname", item.name)
+    if name in ACCURACY:
+        return
+    why = ""
+    if report.failed:
+        crash = getattr(report.longrepr, "reprcrash", None)
+        why = (crash.message if crash is not None else str(report.longrepr)).strip().splitlines()[0][:300]
+    section = REPORT.contract if item.get_closest_marker(INPUT_CONTRACT) else REPORT.properties
+    test = item.name[len(name):].strip("[]") or item.name
+    section[(name.removeprefix("test_"), test)] = why
 
 
 @pytest.hookimpl(trylast=True)  # after -k/-m deselection: the budget goes to the tests that run
@@ -105,7 +159,7 @@ def pytest_report_header(config):
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     if budget.EXECUTED:
         terminalreporter.write_sep("=", budget.summary())
-    if not REPORT.entries:
+    if not REPORT.entries and not REPORT.contract:
         return
     terminalreporter.write_sep("=", "sgblend-spec accuracy table")
     terminalreporter.write_line(REPORT.table())

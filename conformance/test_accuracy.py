@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 
-from conformance import budget, strategies
-from conformance.checks import compare
+from . import budget, strategies
+from .checks import compare
 
 
 def _fail(failures: list[str]) -> None:

@@ -1,4 +1,4 @@
-"""Adapter for the NumPy reference, ``sgblend_spec.reference``."""
+"""Adapter for the NumPy reference, ``sgblend_spec.reference``, through ``adapt.numpy``."""
 
 from __future__ import annotations
 
@@ -7,19 +7,15 @@ import numpy as np
 import sgblend_spec
 from sgblend_spec import reference, spec
 
+from .. import adapt
 
-class NumpyReference:
-    name = "numpy"
-    version = f"sgblend_spec {sgblend_spec.__version__}, numpy {np.__version__}"
-    functions = tuple(spec.FUNCTIONS)
-    dtypes = spec.DTYPES
-    array_parameters = True  # value() takes NumPy parameter arrays (INPUT_CONTRACT "param.shape")
 
-    def value(self, function, x, params):
-        return getattr(reference, function)(x, **params)
+def NumpyReference() -> adapt.Adapter:
+    def table(suffix: str) -> dict:
+        return {name: getattr(reference, name + suffix) for name in spec.FUNCTIONS}
 
-    def grad(self, function, x, params):
-        return getattr(reference, f"{function}_grad")(x, **params)
-
-    def dxx(self, function, x, params):
-        return getattr(reference, f"{function}_dxx")(x, **params)
+    return adapt.numpy(
+        table(""), grad=table("_grad"), dxx=table("_dxx"),
+        name="numpy", version=f"sgblend_spec {sgblend_spec.__version__}, numpy {np.__version__}",
+        array_parameters=True,  # value() takes NumPy parameter arrays (INPUT_CONTRACT "param.shape")
+    )

@@ -84,7 +84,9 @@ def tests(session, backend):
     if backend == "numpy":
         session.run("pytest", "tests/core", "-q", *session.posargs)
     else:
-        session.run("pytest", f"tests/{backend}", "tests/docs/test_examples.py", "-q", *session.posargs)
+        # tests/contract: the contract tests shared by every backend, run against this one.
+        session.run("pytest", f"tests/{backend}", "tests/contract", "tests/docs/test_examples.py", "-q",
+                    *session.posargs, env={"SGBLEND_TEST_BACKEND": backend})
     _conformance(session, backend)
 
 

@@ -606,7 +606,8 @@ class Clause:
 
 #: How x, the parameters, layers, compiled code, training and repeated runs behave, the same
 #: in every backend (the NumPy reference included where it applies). Rendered on the docs
-#: site; the per-backend tests (tests/*/test_reliability.py) and conformance/ check it.
+#: site; the contract tests (tests/contract, run against each backend with SGBLEND_TEST_BACKEND),
+#: the per-backend tests and conformance/ check it.
 INPUT_CONTRACT: tuple[Clause, ...] = (
     Clause(
         "x.dtype", "x",
@@ -734,7 +735,8 @@ INPUT_CONTRACT: tuple[Clause, ...] = (
         "The same inputs give bitwise the same value and gradients on repeated calls and with one "
         "or two CPU threads. Values and x-gradients are elementwise; a parameter's gradient is a sum "
         "over x, which torch and XLA would split among threads, so the backends sum it in fixed "
-        "blocks of 1024 elements instead (torch _sum_to, JAX _spread).",
+        "blocks of 1024 elements instead (torch numerics.sum_to_shape; JAX numerics.blocked_broadcast_to, "
+        "whose transpose is that blocked sum).",
         "",
         "reproducible training needs a reproducible activation",
     ),

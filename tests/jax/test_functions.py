@@ -57,7 +57,7 @@ def fn(name):
 
 
 def test_import_resolves_real_jax():
-    assert sj.jax.__file__ != sj.__file__ and hasattr(sj.jax, "custom_jvp")
+    assert sj.autodiff.jax.__file__ != sj.__file__ and hasattr(sj.autodiff.jax, "custom_jvp")
 
 
 @pytest.mark.parametrize("name", FUNCTIONS)
@@ -315,7 +315,7 @@ def test_bfloat16_parameters_accepted(with_x64):
 def test_chunked_evaluation_matches_reference(size, monkeypatch, with_x64):
     """Inputs above 4·CPU_CHUNK go through the chunk loop (last chunk clamped, overlapping);
     a tiny chunk exercises it, with per-element parameters chunked alongside x."""
-    monkeypatch.setattr(sj, "CPU_CHUNK", 8)
+    monkeypatch.setattr(sj.numerics, "CPU_CHUNK", 8)
     x = np.linspace(-9, 9, size).astype(np.float32)
     beta = np.linspace(0.5, 3.0, size).astype(np.float32)
     p = {"alpha": 0.375, "gamma": -0.25}

@@ -87,33 +87,8 @@ def test_lambda_reaches_the_target_and_other_leaves_are_untouched():
     assert B.harden(params, 0, TARGET, ramp, start) is params  # the floor is still 1
 
 
-def test_relu_substitution_after_hardening_changes_outputs_less_than_without():
-    probe = _task(9, n=2000)[0]
-    plain, _, plain_loss = _train(_init(4), 200)
-    hardened, _, hardened_loss = _train(_init(4), 200, (TARGET, 100, 50))
-    assert plain_loss < 0.05 and hardened_loss < 0.05
-    change = {name: np.abs(_forward(p, probe, relu=True) - _forward(p, probe)).max()
-              for name, p in (("plain", plain), ("hardened", hardened))}
-    assert change["hardened"] < change["plain"] / 5
-
-
-def test_lambda_update_makes_the_sgd_step_in_log_lambda_independent_of_lambda(with_x64):
-    from scipy.special import ndtri
-
-    lams = np.array([1.5, 4.0, 17.0, 60.0])
-    x = jnp.asarray(np.repeat(ndtri((np.arange(20_000) + 0.5) / 20_000)[:, None], 4, axis=1))
-
-    def step(rule: bool):
-        params = {"rho": jnp.sqrt(jnp.asarray(lams) - 1)}
-        grads = jax.grad(lambda p: -jnp.sum(jnp.mean(B.apply("lambda_gelu", p, x), axis=0)))(params)
-        optimizer = optax.chain(B.lambda_update(), optax.sgd(1e-3)) if rule else optax.sgd(1e-3)
-        updates, _ = optimizer.update(grads, optimizer.init(params), params)
-        new = optax.apply_updates(params, updates)
-        return np.log(np.asarray(new["rho"]) ** 2) - np.log(np.asarray(params["rho"]) ** 2)
-
-    with_rule, without = step(True), step(False)
-    assert np.ptp(with_rule) / with_rule.mean() < 1e-3
-    assert without[0] / without[-1] > 1e4
+# (ReLU substitution after hardening vs without, the SGD step in log λ independent of λ, and the
+# schedule's and update's argument checks: tests/contract/test_hardening_recipe.py)
 
 
 def test_scale_lambda_gradients_is_kappa_on_rho_only():
@@ -141,12 +116,45 @@ def test_harden_projects_nnx_layers_in_place():
 
 
 @pytest.mark.parametrize("call, match", [
-    (lambda: B.harden({}, 0, 0.5, 10), r"lam_target must be a finite value in \[1, inf\), got 0.5"),
-    (lambda: B.harden({}, 0, TARGET, 0), r"ramp_steps must be an integer >= 1, got 0"),
     (lambda: B.harden({}, -1, TARGET, 10), r"step must be an integer >= 0, got -1"),
-    (lambda: B.lambda_update(preactivation_std=-2.0), r"preactivation_std must be a finite value in \(0, inf\)"),
     (lambda: B.scale_lambda_gradients({}, {}, math.nan), r"preactivation_std must be a finite value in \(0, inf\)"),
 ])
 def test_recipe_errors_name_the_argument(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+# ----------------------------------------------------------------------------- NNX activation swap
+def test_nnx_swap_by_name_replaces_activation_attributes_in_place():
+    """An NNX model holding nnx.gelu / jax.nn.silu / jax.nn.swish as attributes (and in an
+    nnx.Sequential): "gelu" and "silu" swap them for modules, in place, and report each site."""
+    from flax import nnx
+
+    class Block(nnx.Module):
+        def __init__(self, rngs):
+            self.l1 = nnx.Linear(3, 8, rngs=rngs)
+            self.act = nnx.gelu
+            self.l2 = nnx.Linear(8, 8, rngs=rngs)
+            self.act2 = jax.nn.swish
+            self.head = nnx.Sequential(nnx.Linear(8, 2, rngs=rngs), jax.nn.gelu)
+
+        def __call__(self, x):
+            return self.head(self.act2(self.l2(self.act(self.l1(x)))))
+
+    model = Block(nnx.Rngs(0))
+    x = jnp.linspace(-2, 2, 12, dtype=jnp.float32).reshape(4, 3)
+    before = model(x)
+    with pytest.raises(ValueError, match=r"nothing in the model matches \['relu'\]"):
+        B.swap_activations(model, jax.nn.relu, B.SGBlend)
+    with pytest.raises(ValueError, match="its activation functions are: gelu, silu"):
+        B.swap_activations(model, jax.nn.relu, B.SGBlend)
+    sites = B.swap_activations(model, ("gelu", "silu"), lambda old: B.SGBlend(beta=1.0, alpha=0.0))
+    assert isinstance(sites, list) and sites.replaced == {"act": "gelu", "act2": "silu", "head/layers/1": "gelu"}
+    assert isinstance(model.act, B.SGBlend) and isinstance(model.head.layers[1], B.SGBlend)
+    assert not np.allclose(model(x), before)
+    params = nnx.state(model, nnx.Param)
+    assert sum(leaf.size for leaf in jax.tree_util.tree_leaves(params)) == (3 * 8 + 8) + (8 * 8 + 8) + (8 * 2 + 2) + 9
+    grads = nnx.grad(lambda m: jnp.sum(m(x) ** 2))(model)
+    assert np.all(np.isfinite(grads.act.beta[...]))
+    with pytest.raises(ValueError, match="its activation functions are: SGBlend$"):
+        B.swap_activations(model, "gelu", B.SGBlend)  # nothing left to swap

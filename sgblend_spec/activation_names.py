@@ -46,6 +46,12 @@ KERAS_FUNCTIONS: dict[str, tuple[str, ...]] = {
     "silu": ("silu", "swish"),
 }
 
+#: name -> JAX activation functions (``jax.nn``; ``flax.nnx`` re-exports the same objects).
+JAX_FUNCTIONS: dict[str, tuple[str, ...]] = {
+    "gelu": ("gelu",),
+    "silu": ("silu", "swish"),
+}
+
 NAMES = tuple(TORCH_CLASSES)
 
 

@@ -61,10 +61,13 @@ __all__ = [
     "harden",
     "scale_lambda_gradients",
     "lambda_update",
+    # NNX activation swap (in .nnx)
+    "swap_activations",
 ]
 
-#: The Flax NNX layers, defined in :mod:`.nnx` (which imports flax), imported on first access.
-_NNX_LAYERS = ("SSwish", "SGBlend", "LambdaGELU")
+#: The Flax NNX layers and the NNX activation swap, defined in :mod:`.nnx` (which imports flax),
+#: imported on first access.
+_NNX_LAYERS = ("SSwish", "SGBlend", "LambdaGELU", "swap_activations")
 
 
 def __getattr__(attribute: str):

@@ -7,11 +7,14 @@ constraints in place after an optimizer step.
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 from flax import nnx
 
 from sgblend_spec import spec
+from sgblend_spec.activation_names import JAX_FUNCTIONS
 from sgblend_spec import layers as shared
 
 from .layers import apply, constraints, init_params
@@ -94,3 +97,136 @@ class LambdaGELU(_Layer):
     def lam(self) -> jax.Array:
         """λ = 1 + rho² (read-only)."""
         return 1 + self.rho[...] ** 2
+
+
+# ----------------------------------------------------------------------------- activation swap
+#: name -> the JAX activation functions of that name (flax.nnx.gelu is jax.nn.gelu, silu is swish).
+FUNCTIONS = {name: tuple(getattr(jax.nn, f) for f in spellings) for name, spellings in JAX_FUNCTIONS.items()}
+
+
+class Sites(list):
+    """The replaced sites (attribute paths such as "block/act" or "seq/layers/1") with
+    :attr:`replaced`, site -> the activation it held ("gelu", "silu", a function or class name)."""
+
+    def __init__(self):
+        super().__init__()
+        self.replaced: dict[str, str] = {}
+
+
+def _matcher(old):
+    items = old if isinstance(old, tuple) else (old,)
+    if not items:
+        raise TypeError("old must name at least one activation")
+    functions, classes = [], []
+    for item in items:
+        if isinstance(item, str):
+            if item not in FUNCTIONS:
+                raise ValueError(f"swap_activations: old must be 'gelu', 'silu', a function or an nnx.Module "
+                                 f"class, got {item!r}")
+            functions += [(f, item) for f in FUNCTIONS[item]]
+        elif isinstance(item, type) and issubclass(item, nnx.Module):
+            classes.append((item, item.__name__))
+        elif callable(item):
+            functions.append((item, getattr(item, "__name__", repr(item))))
+        else:
+            raise TypeError(f"old must be 'gelu', 'silu', a function, an nnx.Module class or a tuple of them, "
+                            f"got {item!r}")
+
+    def match(value):
+        for cls, label in classes:
+            if isinstance(value, cls):
+                return label
+        target = value.func if isinstance(value, functools.partial) else value  # partial(jax.nn.gelu, approximate=False)
+        return next((label for function, label in functions if target is function), None)
+
+    return match
+
+
+def _activation_name(value) -> str | None:
+    """The name of a jax.nn activation function (flax.nnx re-exports them) or of one of this
+    module's layers, for the no-match error; None for anything else."""
+    target = value.func if isinstance(value, functools.partial) else value
+    if isinstance(target, _Layer):
+        return type(target).__name__
+    if callable(target) and any(target is f for f in vars(jax.nn).values()):
+        return target.__name__
+    return None
+
+
+def swap_activations(model: nnx.Module, old, new, *, rngs: nnx.Rngs | None = None) -> Sites:
+    """Replace, in place, every activation of the NNX ``model`` that matches ``old`` by a module
+    from ``new``; returns the :class:`Sites` replaced.
+
+    NNX models hold their activations as attributes (``self.act = nnx.gelu``, or a function in
+    ``nnx.Sequential(..., jax.nn.gelu, ...)``): those attributes, in the model and every
+    submodule, list and dict, are what is swapped, and a model then calls the new module where
+    it called the function. A function called inline in ``__call__`` (``x = nnx.gelu(x)``) is
+    not an attribute and cannot be reached: store it as one (``self.act = nnx.gelu``; call
+    ``self.act(x)``) to make it swappable — the pattern this helper expects.
+
+    ``old``: "gelu" (``jax.nn.gelu`` = ``nnx.gelu``, exact or tanh, also as a
+    ``functools.partial``), "silu" (``jax.nn.silu`` = ``swish``), a function, an
+    ``nnx.Module`` class, or a tuple of them. ``new``: a module class, made per site as
+    ``new(rngs=rngs)`` (``rngs`` default ``nnx.Rngs(0)``; e.g. :class:`SGBlend`), a callable
+    taking the replaced value and returning a module, or a module instance shared by every
+    site. A matching module instance found at several places gets one replacement. Nothing
+    matching is a ValueError listing the activation functions the model holds.
+    """
+    match = _matcher(old)
+    if isinstance(new, nnx.Module):
+        make = lambda replaced: new  # noqa: E731
+    elif isinstance(new, type) and issubclass(new, nnx.Module):
+        rngs = nnx.Rngs(0) if rngs is None else rngs
+        make = lambda replaced: new(rngs=rngs)  # noqa: E731
+    elif callable(new):
+        make = new
+    else:
+        raise TypeError(f"new must be an nnx.Module class, instance or a callable returning one, got {new!r}")
+    sites, found, made, seen = Sites(), set(), {}, set()
+
+    def replace(value, path):
+        label = match(value)
+        if label is None:
+            if _activation_name(value):
+                found.add(_activation_name(value))
+            walk(value, path)
+            return value
+        if id(value) not in made or not isinstance(value, nnx.Module):
+            made[id(value)] = make(value)
+        sites.append(path)
+        sites.replaced[path] = label
+        return made[id(value)]
+
+    def walk(node, path):
+        if id(node) in seen:
+            return
+        if isinstance(node, nnx.Module):
+            seen.add(id(node))
+            for key, value in list(vars(node).items()):
+                if not key.startswith("_"):
+                    swapped = replace(value, f"{path}/{key}".lstrip("/"))
+                    if swapped is not value:
+                        # a function attribute is static; the module replacing it is data
+                        setattr(node, key, nnx.data(swapped) if hasattr(nnx, "data") else swapped)
+        elif isinstance(node, (list, nnx.List)):
+            seen.add(id(node))
+            for i, value in enumerate(list(node)):
+                swapped = replace(value, f"{path}/{i}")
+                if swapped is not value:
+                    node[i] = swapped
+        elif isinstance(node, dict):
+            seen.add(id(node))
+            for key, value in list(node.items()):
+                swapped = replace(value, f"{path}/{key}")
+                if swapped is not value:
+                    node[key] = swapped
+
+    if not isinstance(model, nnx.Module):
+        raise TypeError(f"model must be an nnx.Module, got {type(model).__name__}")
+    walk(model, "")
+    if not sites:
+        wanted = [i if isinstance(i, str) else getattr(i, "__name__", repr(i))
+                  for i in (old if isinstance(old, tuple) else (old,))]
+        raise ValueError(f"swap_activations: nothing in the model matches {wanted}; its activation functions "
+                         f"are: {', '.join(sorted(found)) or 'none'}")
+    return sites

@@ -13,6 +13,7 @@ through the TensorFlow :data:`NAMESPACE`; nothing here restates a formula. One m
 
 * :mod:`.layers`     — the Keras layers (registered serializable under "sgblend_spec")
 * :mod:`.recipe`     — the λ-GELU training recipe and the activation swap
+* :mod:`.saving`     — ``load_model`` whose error says which import registers the layers
 """
 
 from .functional import (
@@ -28,7 +29,8 @@ from .functional import (
 )
 from .layers import DIRECT_ALPHA_EPS, GELU, SGBlend, SSwish, Clip, Fill, LambdaGELU, Swish, export_parameters
 from .numerics import NAMESPACE
-from .recipe import HardeningCallback, register_lambda_update, relu_ize, swap_activations
+from .recipe import HardeningCallback, Sites, register_lambda_update, relu_ize, swap_activations
+from .saving import load_model
 
 __all__ = [
     "export_parameters",
@@ -52,4 +54,6 @@ __all__ = [
     "HardeningCallback",
     "swap_activations",
     "relu_ize",
+    "Sites",
+    "load_model",
 ]

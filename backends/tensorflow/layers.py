@@ -11,6 +11,8 @@ through :func:`.functional.evaluate`. Keras loading (``set_weights``, ``load_wei
 
 from __future__ import annotations
 
+import random
+
 import keras
 import numpy as np
 
@@ -113,6 +115,48 @@ class _Parametric(_Activation):
         self.input_spec = keras.layers.InputSpec(min_ndim=1, axes={-1: channels})
         return (int(channels),)
 
+    def make_weights(self, shape: tuple[int]) -> None:
+        """Create the layer's weights of ``shape`` (each subclass, in the authors' order)."""
+        raise NotImplementedError
+
+    def make_scalar_weights(self) -> None:
+        """Scalar weights are created at construction (end of each subclass ``__init__``), so
+        the layer is built before Keras ever sees it.
+
+        Why: a layer passed as ``Dense(3, activation=SGBlend())`` is built only when the Dense
+        layer is first *called*; a Sequential model given an ``Input`` builds Dense from shapes
+        without calling it, so a model saved (``.keras``, ``save_weights``) before its first
+        call held no α, β, γ and reloaded with a fresh random β. With the weights made here,
+        every placement saves and reloads them. Per-channel weights need the channel count:
+        they are made in :meth:`build`, or from the stored shapes on load.
+        """
+        if not self.per_channel:
+            self.make_weights((1,))
+            self.built = True
+
+    def seeded(self, initializer):
+        """A per-channel layer's unseeded random initializer, given a seed drawn now (from
+        Python's ``random``, which ``keras.utils.set_random_seed`` seeds) and kept in the config.
+
+        Why: a per-channel layer builds on its first call (the channel count is unknown before),
+        so a model saved before that call holds none of its weights; with the seed in the
+        config the reloaded layer draws the same β when it builds.
+        """
+        config = initializer.get_config() if self.per_channel else {}
+        if "seed" not in config or config["seed"] is not None:
+            return initializer
+        return type(initializer).from_config({**config, "seed": random.randrange(2**31)})
+
+    def build(self, input_shape):
+        if self._trainable_variables:  # made at construction (scalars), or built already
+            return
+        self.make_weights(self._weight_shape(input_shape))
+
+    def _build_from_stored(self, shape) -> None:
+        """Build an unbuilt per-channel layer from a stored weight's shape (C,) before loading it."""
+        if not self.built and self.per_channel and len(shape) == 1:
+            self.build((None, int(shape[0])))
+
     def _add_parameter(self, name: str, shape, initializer, parameter: spec.Parameter | None = None):
         return self.add_weight(name=name, shape=shape, initializer=initializer, autocast=False,
                                constraint=None if parameter is None else constraint(parameter, self.per_channel))
@@ -135,12 +179,42 @@ class _Parametric(_Activation):
 
     def set_weights(self, weights):
         """Keras ``set_weights``, with each weight checked first (see :meth:`_check_loaded`)."""
+        if weights:
+            self._build_from_stored(np.shape(weights[0]))
         if len(weights) == len(self.weights):
             self._check_loaded(weights)
         super().set_weights(weights)
 
+    def add_weight(self, *args, **kwargs):
+        """Keras ``add_weight``, remembering each weight's initializer (see :meth:`load_own_variables`)."""
+        variable = super().add_weight(*args, **kwargs)
+        self.__dict__.setdefault("_initial", {})[variable.name] = kwargs.get("initializer")
+        return variable
+
+    def save_own_variables(self, store):
+        """Keras saving; a per-channel layer not built yet (its host never called) stores the
+        seed its random β will be drawn from, as "seed", since it has no weights to store."""
+        seed = getattr(getattr(self, "_beta_init", None), "seed", None)
+        if not self.built and isinstance(seed, int):
+            store["seed"] = np.array([seed])
+            return
+        super().save_own_variables(store)
+
     def load_own_variables(self, store):
-        """Keras loading (``load_weights``, ``load_model``), each weight checked first."""
+        """Keras loading (``load_weights``, ``load_model``), each weight checked first; an
+        unbuilt per-channel layer is built from the stored shapes first. A stored "seed" (the
+        layer had not drawn its weights when saved) becomes β's seed, and a built layer takes
+        the initial values that seed and its constant initial values give."""
+        if "seed" in store:
+            seed = int(np.asarray(store["seed"]).reshape(-1)[0])
+            self._beta_init = type(self._beta_init).from_config({**self._beta_init.get_config(), "seed": seed})
+            self.__dict__.get("_initial", {})["beta"] = self._beta_init
+            for variable in self._trainable_variables + self._non_trainable_variables if self.built else ():
+                initializer = keras.initializers.get(self._initial[variable.name])
+                variable.assign(initializer(tuple(variable.shape), variable.dtype))
+            return
+        if "0" in store:
+            self._build_from_stored(store["0"].shape)
         if self.built:
             self._check_loaded([store[str(i)] for i in range(len(self._trainable_variables
                                                                  + self._non_trainable_variables))
@@ -207,11 +281,12 @@ class SSwish(_Parametric):
         super().__init__(per_channel=per_channel, **kwargs)
         name = type(self).__name__
         self._beta_init, self.beta_value = initial_beta(name, self.function, beta, beta_initializer)
+        self._beta_init = self.seeded(self._beta_init)
         gamma_parameter = spec.FUNCTIONS[self.function].parameter("gamma")
         self.gamma_value = checks.check_initial_value(name, gamma_parameter, gamma, "parameter 'gamma'")
+        self.make_scalar_weights()
 
-    def build(self, input_shape):
-        shape = self._weight_shape(input_shape)
+    def make_weights(self, shape):
         record = spec.FUNCTIONS[self.function]
         self.beta = self._add_parameter("beta", shape, self._beta_init, record.parameter("beta"))
         self.gamma = self._add_parameter("gamma", shape, Fill(self.gamma_value), record.parameter("gamma"))
@@ -236,8 +311,8 @@ class SGBlend(_Parametric):
     """SG-Blend, σ(α)·SSwish(x; β, γ) + σ(-α)·g(x).
 
     Defaults reproduce the authors' released Keras layer exactly: weights "alpha", "beta",
-    "gamma" of shape (1,), created in that order in ``build`` (so their trained weights
-    load); α starts at 0 with ``keras.constraints.MinMaxNorm(0, 1)`` (keeps |α| ≤ 1); β
+    "gamma" of shape (1,), created in that order (at construction; per-channel weights in
+    ``build``), so their trained weights load; α starts at 0 with ``keras.constraints.MinMaxNorm(0, 1)`` (keeps |α| ≤ 1); β
     from glorot_uniform (U(-√3, √3) on shape (1,)) with :class:`Clip` (0.1, 10); γ = 0
     unconstrained; g(x) = x·σ(1.702x). Keras applies constraints after each update, not at
     initialisation. One instance shares its parameters wherever it is called.
@@ -268,11 +343,12 @@ class SGBlend(_Parametric):
         self.alpha_parameterization = alpha_parameterization
         self.alpha_value = checks.check_initial_value(name, spec.FUNCTIONS[self.function].parameter("alpha"), alpha)
         self._beta_init, self.beta_value = initial_beta(name, self.function, beta, beta_initializer)
+        self._beta_init = self.seeded(self._beta_init)
         gamma_parameter = spec.FUNCTIONS[self.function].parameter("gamma")
         self.gamma_value = checks.check_initial_value(name, gamma_parameter, gamma, "parameter 'gamma'")
+        self.make_scalar_weights()
 
-    def build(self, input_shape):
-        shape = self._weight_shape(input_shape)
+    def make_weights(self, shape):
         record = spec.FUNCTIONS[self.function]
         alpha = record.parameter("alpha")
         if self.alpha_parameterization == "direct":
@@ -321,9 +397,9 @@ class LambdaGELU(_Parametric):
         lam_parameter = spec.FUNCTIONS[self.function].parameter("lam")
         self.lam_value = checks.check_initial_value(name, lam_parameter, lam, "parameter 'lam'")
         self._lam = framework_free.layer_parameters(name, self.function, {"lam": self.lam_value})["rho"]
+        self.make_scalar_weights()
 
-    def build(self, input_shape):
-        shape = self._weight_shape(input_shape)
+    def make_weights(self, shape):
         self.rho = self._add_parameter("rho", shape, Fill(self._lam.initial_raw), self._lam.parameter)
 
     @property

@@ -11,9 +11,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from sgblend_spec import hardening
+from sgblend_spec import activation_names, hardening
 
-from .layers import LambdaGELU
+from .layers import LambdaGELU, _Activation
 from .numerics import NAMESPACE, WORKING
 
 
@@ -96,17 +96,27 @@ class HardeningCallback(keras.callbacks.Callback):
             layer.rho.assign(hardening.project_rho(NAMESPACE, rho, self.lam_floor))
 
 
+def _function_name(function) -> str:
+    """A Keras activation function's name ("gelu", "silu"; swish is the same function)."""
+    return getattr(function, "__name__", type(function).__name__)
+
+
 def _matcher(old):
-    """old (a layer class, an activation name for keras.layers.Activation, or a tuple of
-    them) -> (does a layer match, does an activation function/object match)."""
+    """old (a layer class, an activation name, or a tuple of them) -> match(obj): the label of
+    the matched entry ("gelu", "silu", a function or class name) for a layer or activation
+    object, or None. The names of :data:`sgblend_spec.activation_names.KERAS_FUNCTIONS`
+    ("gelu", "silu") match every Keras spelling of that activation (silu is swish)."""
     items = old if isinstance(old, tuple) else (old,)
-    classes, functions = [], []
+    if not items:
+        raise TypeError("old must name at least one layer class or activation")
+    classes, functions = [], []  # (class, label), (function, label)
     for item in items:
         if isinstance(item, type) and issubclass(item, keras.layers.Layer):
-            classes.append(item)
+            classes.append((item, item.__name__))
         elif isinstance(item, str):
+            spellings = activation_names.KERAS_FUNCTIONS.get(item, (item,))
             try:
-                functions.append(keras.activations.get(item))
+                functions += [(keras.activations.get(name), item) for name in spellings]
             except ValueError as error:
                 raise ValueError(f"old: unknown Keras activation name {item!r}") from error
         else:
@@ -114,18 +124,16 @@ def _matcher(old):
                 "old must be a Keras layer class, an activation name such as 'gelu', or a tuple of them, "
                 f"got {item!r}"
             )
-    if not items:
-        raise TypeError("old must name at least one layer class or activation")
 
-    def activation_matches(activation) -> bool:
-        return isinstance(activation, tuple(classes)) or any(activation is f for f in functions)
+    def match(obj):
+        for cls, label in classes:
+            if isinstance(obj, cls):
+                return label
+        if isinstance(obj, keras.layers.Activation):
+            obj = obj.activation
+        return next((label for function, label in functions if obj is function), None)
 
-    def layer_matches(layer) -> bool:
-        if isinstance(layer, tuple(classes)):
-            return True
-        return isinstance(layer, keras.layers.Activation) and activation_matches(layer.activation)
-
-    return layer_matches, activation_matches
+    return match
 
 
 def _layer_factory(new):
@@ -146,52 +154,111 @@ def _layer_factory(new):
     )
 
 
-def swap_activations(model: keras.Model, old, new, *, skip_fused: bool = False) -> tuple[keras.Model, list[str]]:
-    """A copy of a Sequential or functional ``model`` with every activation layer matching
-    ``old`` replaced by ``new``; returns ``(new_model, sites)``, sites the replaced layers'
-    names ("outer/inner" inside a nested model; a layer called at several places is one
-    site and gets one replacement).
+def _fused(layer):
+    """The activation a layer applies internally (``Dense(..., activation=...)``), or None."""
+    if isinstance(layer, (keras.layers.Activation, keras.Model)):
+        return None
+    activation = getattr(layer, "activation", None)
+    return None if activation is None or activation is keras.activations.linear else activation
 
-    ``old``: a layer class (``keras.layers.ReLU``, this module's ``GELU``), an activation name
-    matching ``keras.layers.Activation`` layers ("gelu", "silu", "relu"; aliases resolve
-    through ``keras.activations.get``), or a tuple of them. ``new``: a layer class (one new
-    instance per site), a callable taking the replaced layer, or a layer instance shared by
-    every site. Every other layer is the same layer object in both models, so weights are
-    shared, not copied (the model is rebuilt with ``keras.models.clone_model``; a compiled
-    model's compile config is carried over). Activations fused into another layer
-    (``Dense(..., activation="gelu")``) cannot be swapped: they raise ValueError naming
-    those layers unless ``skip_fused=True``.
+
+def _describe(layer) -> str | None:
+    """How an activation site of the model reads in an error ("Activation('gelu')",
+    "Dense(activation='relu')", "ReLU"), or None for a layer without one."""
+    if isinstance(layer, keras.layers.Activation):
+        return f"Activation({_function_name(layer.activation)!r})"
+    fused = _fused(layer)
+    if fused is not None:
+        inner = type(fused).__name__ if isinstance(fused, keras.layers.Layer) else repr(_function_name(fused))
+        return f"{type(layer).__name__}(activation={inner})"
+    module = type(layer).__module__
+    if isinstance(layer, _Activation) or module.startswith("keras.src.layers.activations"):
+        return type(layer).__name__
+    return None
+
+
+class Sites(list):
+    """The replaced sites (a list of names, as before) with :attr:`replaced`, site -> the
+    matched activation ("gelu", "silu", the activation function's or layer class's name)."""
+
+    def __init__(self):
+        super().__init__()
+        self.replaced: dict[str, str] = {}
+
+    def add(self, site: str, label: str) -> None:
+        self.append(site)
+        self.replaced[site] = label
+
+
+def _refused(layer, activation) -> keras.layers.Layer:
+    """A copy of ``layer`` (Dense, Conv, EinsumDense …) with ``activation`` fused in its place,
+    built like ``layer`` and holding copies of its weights (a layer's activation is part of its
+    config, so the layer itself cannot be shared)."""
+    copy = type(layer).from_config({**layer.get_config(), "activation": activation})
+    if layer.built:
+        copy.build_from_config(layer.get_build_config())
+        own = {id(v) for v in getattr(activation, "weights", [])}
+        mine = [v for v in copy.weights if id(v) not in own]
+        theirs = [v for v in layer.weights if id(v) not in {id(w) for w in getattr(_fused(layer), "weights", [])}]
+        if [v.path.split("/")[-1] for v in mine] != [v.path.split("/")[-1] for v in theirs]:
+            raise ValueError(f"swap_activations: cannot copy the weights of {layer.name!r} into its copy")
+        for target, source in zip(mine, theirs):
+            target.assign(source)
+    return copy
+
+
+def swap_activations(model: keras.Model, old, new, *, skip_fused: bool = False) -> tuple[keras.Model, Sites]:
+    """A copy of a Sequential or functional ``model`` with every activation matching ``old``
+    replaced by ``new``; returns ``(new_model, sites)``, sites the replaced layers' names
+    ("outer/inner" inside a nested model; a layer called at several places is one site and
+    gets one replacement) with ``sites.replaced`` = {site: the activation it had}.
+
+    ``old``: a layer class (``keras.layers.ReLU``, this module's ``GELU``), an activation
+    name, or a tuple of them. ``"gelu"`` and ``"silu"`` match every Keras spelling of that
+    activation (:data:`sgblend_spec.activation_names.KERAS_FUNCTIONS`: silu is swish);
+    other names resolve through ``keras.activations.get`` ("relu", "tanh"). A name matches
+    ``keras.layers.Activation`` layers and activations fused into another layer
+    (``Dense(..., activation="gelu")``, Conv, EinsumDense); a fused site is a copy of that
+    layer with ``new`` as its ``activation`` and copies of its weights (``skip_fused=True``
+    leaves fused activations alone). ``new``: a layer class (one new instance per site), a
+    callable taking the replaced layer, or a layer instance shared by every site. Every other
+    layer is the same layer object in both models, so weights are shared, not copied (the
+    model is rebuilt with ``keras.models.clone_model``; a compiled model's compile config is
+    carried over). Nothing matching is a ValueError listing the activations the model has.
     """
-    layer_matches, activation_matches = _matcher(old)
+    match = _matcher(old)
     make = _layer_factory(new)
-    sites: list[str] = []
+    sites = Sites()
     made: dict[int, keras.layers.Layer] = {}
 
-    def rebuild(current: keras.Model, prefix: str) -> keras.Model:
-        fused = [layer.name for layer in current.layers
-                 if not layer_matches(layer) and not isinstance(layer, keras.Model)
-                 and activation_matches(getattr(layer, "activation", None))]
-        if fused and not skip_fused:
-            raise ValueError(
-                f"swap_activations: layer(s) {fused} apply a matching activation internally (activation=...); "
-                "give them a separate activation layer, or pass skip_fused=True to leave them"
-            )
+    def matches_inside(layer) -> bool:
+        return any(match(x) or (not skip_fused and match(_fused(x))) for x in _all_layers(layer))
 
+    def rebuild(current: keras.Model, prefix: str) -> keras.Model:
         def clone_function(layer):
-            if layer_matches(layer):
-                sites.append(prefix + layer.name)
-                if id(layer) not in made:
-                    made[id(layer)] = make(layer)
+            if id(layer) in made:
                 return made[id(layer)]
-            if isinstance(layer, keras.Model) and any(
-                    layer_matches(x) or activation_matches(getattr(x, "activation", None)) for x in _all_layers(layer)):
+            label = match(layer) if not isinstance(layer, keras.Model) else None
+            fused = None if label or skip_fused else match(_fused(layer))
+            if label:
+                made[id(layer)] = make(layer)
+            elif fused:
+                made[id(layer)] = _refused(layer, make(layer))
+            elif isinstance(layer, keras.Model) and matches_inside(layer):
                 return rebuild(layer, f"{prefix}{layer.name}/")
-            return layer  # the same layer object: its weights are shared, not copied
+            else:
+                return layer  # the same layer object: its weights are shared, not copied
+            sites.add(prefix + layer.name, label or fused)
+            return made[id(layer)]
 
         return keras.models.clone_model(current, clone_function=clone_function)
 
     if not isinstance(model, keras.Model):
         raise TypeError(f"model must be a Keras Sequential or functional Model, got {type(model).__name__}")
+    if not matches_inside(model):
+        found = sorted({d for d in map(_describe, _all_layers(model)) if d})
+        raise ValueError(f"swap_activations: nothing in the model matches old={old!r}; its activations are: "
+                         f"{', '.join(found) or 'none'}")
     return rebuild(model, ""), sites
 
 

@@ -12,6 +12,7 @@ from torch.autograd import gradcheck, gradgradcheck
 
 from sgblend_spec import reference, spec
 from sgblend_spec.backends import torch as B
+from sgblend_spec.backends.torch import kernels, numerics
 
 FUNCTIONS = list(spec.FUNCTIONS)
 #: A point inside every parameter's domain (and inside the layer constraints).
@@ -138,7 +139,7 @@ def test_agrees_with_reference_within_bounds(name, dtype):
 def test_bfloat16_rounds_once():
     """float64 → bfloat16 through float32 would round twice; the backend must not."""
     true = torch.tensor([1 + 2**-8 + 2**-30, -(1 + 2**-8 + 2**-30), 3.0, 2**-130], dtype=torch.float64)
-    got = B._round_once(true, torch.bfloat16).double()
+    got = numerics.round_once(true, torch.bfloat16).double()
     assert got[0] == 1 + 2**-7 and got[1] == -(1 + 2**-7) and got[2] == 3.0
     assert got[3] == 2**-130  # a bfloat16 subnormal survives the float32 step
     naive = true.to(torch.bfloat16).double()
@@ -273,7 +274,7 @@ def test_compiled_kernels_match_eager(monkeypatch):
     beta = torch.tensor(1.3, requires_grad=True)
     y = B.sgblend(x, 0.2, beta, 0.1)
     y.backward(torch.ones_like(y))
-    assert ("value", "sgblend") in B._COMPILED and not B._COMPILE_FAILED
+    assert ("value", "sgblend") in kernels.COMPILED and not kernels.COMPILE_FAILED
 
     monkeypatch.setattr(B, "COMPILE", False)
     x2, beta2 = x.detach().clone().requires_grad_(), beta.detach().clone().requires_grad_()
@@ -292,9 +293,9 @@ def test_compile_failure_falls_back_to_eager(monkeypatch):
 
     monkeypatch.setattr(B, "COMPILE", True)
     monkeypatch.setattr(B, "COMPILE_MIN_NUMEL", 0)
-    monkeypatch.setattr(B, "_COMPILED", {})
-    monkeypatch.setattr(B, "_COMPILE_FAILED", set())
-    monkeypatch.setattr(B.torch, "compile", broken_compile)
+    monkeypatch.setattr(kernels, "COMPILED", {})
+    monkeypatch.setattr(kernels, "COMPILE_FAILED", set())
+    monkeypatch.setattr(kernels.torch, "compile", broken_compile)
     x = torch.linspace(-3, 3, 11)
     with pytest.warns(RuntimeWarning, match="eager"):
         y = B.gelu_sigmoid(x)

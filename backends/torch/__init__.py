@@ -1,0 +1,66 @@
+"""PyTorch binding: functional API, one autograd.Function, nn.Modules, the λ-GELU recipe.
+
+Every value and derivative comes from :mod:`sgblend_spec.formulas`, evaluated through the
+torch :data:`NAMESPACE` in float64 and rounded once to x's dtype; nothing here restates a
+formula. One module per job: ``numerics`` (namespace, rounding, blocked sums), ``kernels``
+(the compiled value and grad kernels), ``contract`` (the input contract), ``autodiff`` (the
+autograd.Function), ``functional`` (``swish(x, beta)`` ... ``lambda_gelu(x, lam)``),
+``layers`` (the nn.Modules) and ``recipe`` (λ-GELU training recipe, activation swap).
+"""
+
+import os
+
+#: Compile the kernels for large inputs (env SGBLEND_TORCH_COMPILE=0 disables it); read on
+#: each call, so ``sgblend_spec.backends.torch.COMPILE = False`` takes effect at once.
+COMPILE: bool = os.environ.get("SGBLEND_TORCH_COMPILE", "1") != "0"
+#: Smallest input (in elements) for which the compiled kernels are used; smaller inputs run
+#: eagerly, where the compile time (seconds, once per function and dtype) would not pay off.
+COMPILE_MIN_NUMEL: int = int(os.environ.get("SGBLEND_TORCH_COMPILE_MIN_NUMEL", str(1 << 16)))
+
+from .numerics import NAMESPACE  # noqa: E402  (the settings above are read by .kernels)
+from .functional import (  # noqa: E402
+    gelu,
+    gelu_sigmoid,
+    gelu_tanh,
+    lambda_gelu,
+    sgblend,
+    sgblend_gelu,
+    sgblend_gelu_tanh,
+    sswish,
+    swish,
+)
+from .layers import GELU, LambdaGELU, SGBlend, SSwish, Swish, import_parameters, register_constraints  # noqa: E402
+from .recipe import (  # noqa: E402
+    HardeningSchedule,
+    lambda_parameter_groups,
+    register_lambda_update,
+    relu_ize,
+    swap_activations,
+)
+
+__all__ = [
+    "import_parameters",
+    "NAMESPACE",
+    "COMPILE",
+    "COMPILE_MIN_NUMEL",
+    "swish",
+    "gelu",
+    "gelu_tanh",
+    "gelu_sigmoid",
+    "sswish",
+    "sgblend",
+    "sgblend_gelu",
+    "sgblend_gelu_tanh",
+    "lambda_gelu",
+    "Swish",
+    "GELU",
+    "SSwish",
+    "SGBlend",
+    "LambdaGELU",
+    "register_constraints",
+    "lambda_parameter_groups",
+    "register_lambda_update",
+    "HardeningSchedule",
+    "swap_activations",
+    "relu_ize",
+]

@@ -20,7 +20,7 @@ nox.options.sessions = ["tests"]
 #: that lies on this project's machines; any other torch spec downloads a CUDA build.
 BACKENDS = {
     "numpy": ([], "test"),
-    "torch": (["torch==2.13.0"], "test,torch,examples"),  # examples: the digits experiment's smoke test
+    "torch": (["torch==2.13.0"], "test,torch,examples,huggingface"),  # examples: the digits experiment's smoke test; huggingface: tests/torch/test_models.py
     "tensorflow": ([], "test,tensorflow-cpu"),
     "jax": ([], "test,jax,flax"),
 }

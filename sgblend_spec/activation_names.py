@@ -77,3 +77,16 @@ def matches(name: str, cls: type) -> bool:
 def describe(cls: type) -> str:
     """The class as a user would import it: ``transformers.activations.GELUActivation``."""
     return f"{cls.__module__}.{cls.__qualname__}"
+
+
+class Sites(list):
+    """What ``swap_activations`` replaced: the sites (qualified names, a list as before) and
+    :attr:`replaced`, site -> what it held ("gelu", "silu", or the class / function name)."""
+
+    def __init__(self):
+        super().__init__()
+        self.replaced: dict[str, str] = {}
+
+    def add(self, site: str, label: str) -> None:
+        self.append(site)
+        self.replaced[site] = label

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from sgblend_spec import spec
-from sgblend_spec.activation_names import JAX_FUNCTIONS
+from sgblend_spec.activation_names import JAX_FUNCTIONS, Sites
 from sgblend_spec import layers as shared
 
 from .layers import apply, constraints, init_params
@@ -104,15 +104,6 @@ class LambdaGELU(_Layer):
 FUNCTIONS = {name: tuple(getattr(jax.nn, f) for f in spellings) for name, spellings in JAX_FUNCTIONS.items()}
 
 
-class Sites(list):
-    """The replaced sites (attribute paths such as "block/act" or "seq/layers/1") with
-    :attr:`replaced`, site -> the activation it held ("gelu", "silu", a function or class name)."""
-
-    def __init__(self):
-        super().__init__()
-        self.replaced: dict[str, str] = {}
-
-
 def _matcher(old):
     items = old if isinstance(old, tuple) else (old,)
     if not items:
@@ -193,8 +184,7 @@ def swap_activations(model: nnx.Module, old, new, *, rngs: nnx.Rngs | None = Non
             return value
         if id(value) not in made or not isinstance(value, nnx.Module):
             made[id(value)] = make(value)
-        sites.append(path)
-        sites.replaced[path] = label
+        sites.add(path, label)
         return made[id(value)]
 
     def walk(node, path):

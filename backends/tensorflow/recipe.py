@@ -12,6 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from sgblend_spec import activation_names, hardening
+from sgblend_spec.activation_names import Sites
 
 from .layers import LambdaGELU, _Activation
 from .numerics import NAMESPACE, WORKING
@@ -175,19 +176,6 @@ def _describe(layer) -> str | None:
     if isinstance(layer, _Activation) or module.startswith("keras.src.layers.activations"):
         return type(layer).__name__
     return None
-
-
-class Sites(list):
-    """The replaced sites (a list of names, as before) with :attr:`replaced`, site -> the
-    matched activation ("gelu", "silu", the activation function's or layer class's name)."""
-
-    def __init__(self):
-        super().__init__()
-        self.replaced: dict[str, str] = {}
-
-    def add(self, site: str, label: str) -> None:
-        self.append(site)
-        self.replaced[site] = label
 
 
 def _refused(layer, activation) -> keras.layers.Layer:

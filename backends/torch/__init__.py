@@ -30,6 +30,7 @@ from .functional import (  # noqa: E402
     swish,
 )
 from .layers import GELU, LambdaGELU, SGBlend, SSwish, Swish, import_parameters, register_constraints  # noqa: E402
+from . import huggingface  # noqa: E402
 from .recipe import (  # noqa: E402
     HardeningSchedule,
     lambda_parameter_groups,
@@ -37,6 +38,8 @@ from .recipe import (  # noqa: E402
     relu_ize,
     swap_activations,
 )
+
+huggingface.install()  # the modules' names in transformers' ACT2FN, now or when it is imported
 
 __all__ = [
     "import_parameters",

@@ -13,8 +13,11 @@ from typing import Callable
 import torch
 from torch import nn
 
+from sgblend_spec import activation_names
 from sgblend_spec import hardening as _hardening
+from sgblend_spec.activation_names import Sites
 
+from . import huggingface
 from .layers import LambdaGELU
 from .numerics import NAMESPACE, WORKING
 
@@ -118,11 +121,38 @@ class HardeningSchedule:
         self.start_step = int(state["start_step"])
 
 
-def _check_old(old) -> tuple[type, ...]:
-    types_ = old if isinstance(old, tuple) else (old,)
-    if not types_ or not all(isinstance(t, type) and issubclass(t, nn.Module) for t in types_):
-        raise TypeError(f"old must be an nn.Module subclass or a tuple of them, got {old!r}")
-    return types_
+def _old_matcher(old) -> tuple[Callable[[type], str | None], str]:
+    """``old`` (a module class, "gelu", "silu", or a tuple of them) as a function of a class
+    giving the label of what it matched ("gelu", "silu", the class name) or None."""
+    items = old if isinstance(old, tuple) else (old,)
+    if not items:
+        raise TypeError("swap_activations: old must name at least one activation")
+    for item in items:
+        if isinstance(item, str):
+            activation_names.check_name("swap_activations", item)
+        elif not (isinstance(item, type) and issubclass(item, nn.Module)):
+            raise TypeError(f"swap_activations: old must be an nn.Module subclass, 'gelu', 'silu' or a tuple "
+                            f"of them, got {item!r}")
+
+    def label(cls: type) -> str | None:
+        for item in items:
+            if isinstance(item, str) and activation_names.matches(item, cls):
+                return item
+            if isinstance(item, type) and issubclass(cls, item):
+                return item.__name__
+        return None
+
+    return label, ", ".join(i if isinstance(i, str) else i.__name__ for i in items)
+
+
+def _activation_classes(model: nn.Module) -> list[str]:
+    """The classes of the parameter-free leaf modules of ``model`` (what an activation is)."""
+    found = {
+        activation_names.describe(type(m)) for m in model.modules()
+        if not m._modules and not any(True for _ in m.parameters(recurse=False))
+        and not isinstance(m, (nn.Dropout, nn.Identity))
+    }
+    return sorted(found)
 
 
 def _factory(new) -> Callable[[nn.Module], nn.Module]:
@@ -152,22 +182,33 @@ def _reference_tensor(*modules: nn.Module) -> torch.Tensor | None:
     return None
 
 
-def swap_activations(model: nn.Module, old, new) -> tuple[nn.Module, list[str]]:
-    """Replace, in place, every submodule of ``model`` that is an instance of ``old`` (a
-    module class or a tuple of them, e.g. ``(nn.GELU, nn.SiLU)``) by ``new``.
+def swap_activations(model: nn.Module, old, new, *, record_in_config: bool = True):
+    """Replace, in place, every submodule of ``model`` that is an ``old`` activation by ``new``.
 
-    ``new`` is an nn.Module subclass (``new()`` at each site), a callable taking the replaced
-    module (``lambda m: SGBlend(num_parameters=...)``), or a module instance, which every
-    site then shares (one parameter set, like the authors' SG-Blend). A module shared by
-    several sites gets one shared replacement. New modules take the device and floating
-    dtype of the replaced module (else of its parent, else of ``model``) and its train/eval
-    mode. Every other module, parameter and buffer is left as it was. Returns
-    ``(model, sites)``: the qualified names replaced, depth-first. If ``model`` itself is an
+    ``old``: a module class, ``"gelu"`` (every exact, tanh and sigmoid/quick GELU class of
+    torch.nn, Hugging Face transformers and timm), ``"silu"`` (SiLU/Swish), or a tuple of
+    these; library classes are matched by qualified name, so transformers and timm are never
+    imported here (``sgblend_spec.activation_names`` lists them). ``new`` is an nn.Module
+    subclass (``new()`` at each site), a callable taking the replaced module
+    (``lambda m: SGBlend(num_parameters=...)``), or a module instance, which every site then
+    shares (one parameter set, like the authors' SG-Blend). A module shared by several sites
+    gets one shared replacement. New modules take the device and floating dtype of the
+    replaced module (else of its parent, else of ``model``) and its train/eval mode; every
+    other module, parameter and buffer is left as it was.
+
+    Returns ``(model, sites)``: ``sites`` lists the qualified names replaced, depth-first, and
+    ``sites.replaced`` maps each to the class it held. A swap that matches nothing raises
+    ValueError listing the activation classes the model contains. If ``model`` itself is an
     ``old`` instance, the returned model is its replacement (and ``model`` is unchanged).
+    On a transformers ``PreTrainedModel`` (with ``record_in_config``), each config entry whose
+    activation was swapped (``hidden_act``, ``activation_function`` …) is set to the new
+    module's registered name, so ``save_pretrained`` / ``from_pretrained`` rebuild it
+    (``sgblend_spec.backends.torch.huggingface``).
     """
-    old_types = _check_old(old)
+    label, wanted = _old_matcher(old)
     make = _factory(new)
     made: dict[int, nn.Module] = {}
+    sites = Sites()
 
     def replacement(replaced: nn.Module, parent: nn.Module) -> nn.Module:
         if id(replaced) not in made:
@@ -178,8 +219,9 @@ def swap_activations(model: nn.Module, old, new) -> tuple[nn.Module, list[str]]:
             made[id(replaced)] = module.train(replaced.training)
         return made[id(replaced)]
 
-    if isinstance(model, old_types):
-        return replacement(model, model), [""]
+    if label(type(model)) is not None:
+        sites.add("", activation_names.describe(type(model)))
+        return replacement(model, model), sites
     targets: list[tuple[nn.Module, str, str, nn.Module]] = []
     inside_replaced: list[str] = []
     paths = list(model.named_modules(remove_duplicate=False))
@@ -187,15 +229,23 @@ def swap_activations(model: nn.Module, old, new) -> tuple[nn.Module, list[str]]:
         if any(path.startswith(p + ".") or path == p for p in inside_replaced):
             continue  # a child of a module that is being replaced goes with it
         for name, child in module._modules.items():  # not named_children: it hides repeats
-            if isinstance(child, old_types):
+            if child is not None and label(type(child)) is not None:
                 qualified = f"{path}.{name}" if path else name
                 targets.append((module, name, qualified, child))
                 inside_replaced.append(qualified)
+    if not targets:
+        raise ValueError(f"swap_activations: no {wanted} activation in the model; its activation classes are "
+                         f"{_activation_classes(model)}")
+    if record_in_config and huggingface.is_pretrained_model(model):
+        huggingface.config_name(replacement(targets[0][3], targets[0][0]))  # recordable? (raises before any change)
     order = {path: i for i, (path, _) in reversed(list(enumerate(paths)))}
     targets.sort(key=lambda target: order[target[2]])  # depth-first, as named_modules lists them
-    for parent, name, _, child in targets:
+    for parent, name, qualified, child in targets:
         setattr(parent, name, replacement(child, parent))
-    return model, [qualified for _, _, qualified, _ in targets]
+        sites.add(qualified, activation_names.describe(type(child)))
+    if record_in_config and huggingface.is_pretrained_model(model):
+        huggingface.record_in_config(model, lambda cls: label(cls) is not None, made[id(targets[0][3])])
+    return model, sites
 
 
 def _flat_outputs(out) -> torch.Tensor:
@@ -235,7 +285,7 @@ def relu_ize(model: nn.Module, inputs, *, inplace: bool = False) -> tuple[nn.Mod
 
     before = outputs(model)
     target = model if inplace else copy.deepcopy(model)
-    relu_model, sites = swap_activations(target, LambdaGELU, nn.ReLU)
+    relu_model, sites = swap_activations(target, LambdaGELU, nn.ReLU, record_in_config=False)
     after = outputs(relu_model)
     report = _hardening.substitution_report(sites, before.cpu().numpy(), after.cpu().numpy(), lams)
     return relu_model, report

@@ -255,12 +255,14 @@ def test_swap_with_a_class_an_instance_and_the_root():
     root = nn.SiLU()
     replaced, sites = swap_activations(root, nn.SiLU, LambdaGELU)
     assert isinstance(replaced, LambdaGELU) and sites == [""]
-    assert swap_activations(model, nn.Tanh, GELU)[1] == []
+    with pytest.raises(ValueError, match=r"no Tanh activation in the model; its activation classes are \["):
+        swap_activations(model, nn.Tanh, GELU)  # a swap that matches nothing is an error, never a silent no-op
 
 
 @pytest.mark.parametrize("old, new, match", [
-    ("gelu", GELU, "old must be an nn.Module subclass or a tuple of them"),
-    ((nn.GELU, int), GELU, "old must be an nn.Module subclass or a tuple of them"),
+    (3, GELU, "old must be an nn.Module subclass, 'gelu', 'silu' or a tuple of them"),
+    ((nn.GELU, int), GELU, "old must be an nn.Module subclass, 'gelu', 'silu' or a tuple of them"),
+    ((), GELU, "old must name at least one activation"),
     (nn.GELU, 3, "new must be an nn.Module instance"),
     (nn.GELU, lambda m: "relu", r"new\(GELU\) returned str, not an nn.Module"),
 ])

@@ -14,7 +14,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from sgblend_spec.spec import DTYPES, FUNCTIONS, REALS, Parameter, trainable
+from sgblend_spec.spec import DTYPES, FUNCTIONS, PRECISIONS, REALS, Parameter, trainable
 
 
 def validate(name: str, params: Mapping[str, object]) -> dict[str, float]:
@@ -143,3 +143,10 @@ def check_loaded(layer: str, function: str, raw: str, values: object, shape: tup
         if not (math.isfinite(v) and float(m) in parameter.domain):
             where = "" if raw == parameter.name else f" (so that {parameter.name} is in {parameter.domain})"
             raise ValueError(f"{layer}: loaded parameter '{raw}' must be finite{where}, got {float(v)!r}")
+
+
+def check_precision(function: str, precision: object) -> str:
+    """``precision`` if it is one of :data:`sgblend_spec.spec.PRECISIONS`; ValueError naming it."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"{function}: precision must be one of {list(PRECISIONS)}, got {precision!r}")
+    return precision

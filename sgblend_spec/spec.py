@@ -33,6 +33,15 @@ ULP_BOUNDS = {
 INPUT_SENSITIVE_DTYPES = ("float64",)
 
 
+#: The precision tiers (``precision=`` on every public function, module and layer):
+#: "exact" evaluates float16/bfloat16/float32 in float64 and rounds once; "fast" evaluates
+#: them in float32 arithmetic (compensated formulas), float16/bfloat16 rounded once.
+#: float64 is evaluated in float64 in both. Framework backends default to "fast", the NumPy
+#: reference to "exact".
+PRECISIONS = ("exact", "fast")
+DEFAULT_PRECISION = {"reference": "exact", "backends": "fast"}
+
+
 def ulp_bound(quantity: str, dtype: str) -> int:
     """The bound for ``quantity`` ("value", "x", a parameter name or "dxx") in ``dtype``."""
     return ULP_BOUNDS[dtype]["value" if quantity == "value" else "derivative"]

@@ -329,7 +329,6 @@ def _blend_latex(g: str, g_x: str, g_xx: str) -> dict[str, str]:
     }
 
 
-_K = SIGMOID_GELU_SLOPE
 _SIGMOID_GELU_LATEX = (r"x\,\sigma(kx)", r"\sigma(kx)\bigl(1 + kx\,\bar\sigma(kx)\bigr)", r"k\,S(kx)")
 _EXACT_GELU_LATEX = (r"x\,\Phi(x)", r"\bigl(\Phi(x) + x\varphi(x)\bigr)", r"\varphi(x)(2 - x^2)")
 _TANH_GELU_LATEX = (
@@ -535,7 +534,7 @@ _register(
             "x": r"\partial_x f = \sigma(kx)\bigl(1 + kx\,\bar\sigma(kx)\bigr)",
             "dxx": r"\partial_x^2 f = k\,S(kx)",
         },
-        at_zero=lambda p: {"value": 0.0, "x": 0.5, "dxx": _K / 2},
+        at_zero=lambda p: {"value": 0.0, "x": 0.5, "dxx": SIGMOID_GELU_SLOPE / 2},
         limits=_gelu_like_limits(),
         identities=_SYMMETRY[:3] + _SYMMETRY[4:],
         extrema="Minimum at x* = -1.2784645/1.702 = -0.7511542, value -0.1636102.",
@@ -562,7 +561,7 @@ _register(
         ),
         source="Sarkar, Gala, Tripathi, arXiv 2505.23942, and the authors' Keras layer",
     ),
-    _blend("sgblend", "SG-Blend (authors' layer)", _SIGMOID_GELU_LATEX, _K / 2, "gelu_sigmoid"),
+    _blend("sgblend", "SG-Blend (authors' layer)", _SIGMOID_GELU_LATEX, SIGMOID_GELU_SLOPE / 2, "gelu_sigmoid"),
     _blend("sgblend_gelu", "SG-Blend, exact-GELU variant", _EXACT_GELU_LATEX, 2 / math.sqrt(2 * math.pi),
            "gelu"),
     _blend("sgblend_gelu_tanh", "SG-Blend, tanh-GELU variant", _TANH_GELU_LATEX, _SQRT_2_OVER_PI,

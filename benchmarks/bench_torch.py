@@ -60,7 +60,7 @@ class _Float32Formulas(torch.autograd.Function):
     @staticmethod
     def kernels(name):
         if name not in _Float32Formulas.compiled:
-            value, grad, _ = formulas.formulas_for(name)
+            value, grad, _ = formulas.FORMULAS[name]
             keys = ("x", *spec.FUNCTIONS[name].param_names)
 
             def backward_kernel(g, x, *p):

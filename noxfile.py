@@ -20,9 +20,9 @@ nox.options.sessions = ["tests"]
 #: that lies on this project's machines; any other torch spec downloads a CUDA build.
 BACKENDS = {
     "numpy": ([], "test"),
-    "torch": (["torch==2.13.0"], "test,torch,examples,huggingface"),  # examples: the digits experiment's smoke test; huggingface: tests/torch/test_models.py
+    "torch": (["torch==2.13.0"], "test,torch,keras,examples,huggingface"),  # examples: the digits experiment's smoke test; huggingface: tests/torch/test_models.py
     "tensorflow": ([], "test,tensorflow-cpu"),
-    "jax": ([], "test,jax,flax"),
+    "jax": ([], "test,jax,flax,keras"),
 }
 #: Backends whose module exists in this checkout (a listed backend that fails to import is
 #: a failure of its session, never a skip).
@@ -44,14 +44,27 @@ def _install(session, backend, extra=""):
 #: adapter runs eagerly with Python-number parameters, and in tf.function graphs with
 #: tensor parameters (a Keras layer's path; Grappler rewrites graphs, see the adapter).
 MODES = {"tensorflow": {"": {}, "-graph": {"SGBLEND_TF_ADAPTER": "graph"}}}
+#: The fast tier (the framework backends' default) runs in the mode a model trains in (graph
+#: for TensorFlow), on every grid of edge points and the property tests, with the random
+#: accuracy tests thinned out of the CI profile (they run in full in the exact tier and in
+#: ``nox -s fuzz``); the report is conformance-results/<backend>[-graph]-fast.json.
+FAST_MODES = {"tensorflow": {"-graph": MODES["tensorflow"]["-graph"]}}
+FAST_CI_SELECTION = ("-k", "not test_random or test_random_elementwise")
 
 
-def _conformance(session, backend, *args, modes=None):
+def _conformance(session, backend, *args, modes=None, precision="exact"):
+    suffix_tier = "" if precision == "exact" else f"-{precision}"
     for suffix, env in (modes or MODES.get(backend, {"": {}})).items():
         session.run(
-            "sgblend-conformance", f"--backend={backend}",
-            f"--report-json=conformance-results/{backend}{suffix}.json", *args, env=env,
+            "sgblend-conformance", f"--backend={backend}", f"--precision={precision}",
+            f"--report-json=conformance-results/{backend}{suffix}{suffix_tier}.json", *args, env=env,
         )
+
+
+def _both_tiers(session, backend, *args):
+    _conformance(session, backend, *args)
+    fast_args = args if args else FAST_CI_SELECTION
+    _conformance(session, backend, *fast_args, modes=FAST_MODES.get(backend), precision="fast")
 
 
 @nox.session
@@ -59,21 +72,28 @@ def _conformance(session, backend, *args, modes=None):
 def conformance(session, backend):
     """The conformance suite against one backend; prints and writes the accuracy table."""
     _install(session, backend)
-    _conformance(session, backend, *session.posargs)
+    _both_tiers(session, backend, *session.posargs)
 
 
-#: The cross-framework run needs every backend in one venv.
+#: The cross-framework run and the export/distributed paths need every backend in one venv.
 EQUIVALENCE = ["equivalence"] if {"torch", "tensorflow", "jax"} <= set(BACKENDS) else []
+DEPLOY = ["deploy"] if EQUIVALENCE else []
 
 
 @nox.session
-@nox.parametrize("backend", [*BACKENDS, "docs", *EQUIVALENCE])
+@nox.parametrize("backend", [*BACKENDS, "docs", *EQUIVALENCE, *DEPLOY])
 def tests(session, backend):
     """Per backend: its unit tests, its docs example, its conformance run. "docs": the site.
-    "equivalence": one model trained in torch, TensorFlow and JAX gives the same numbers."""
+    "equivalence": one model trained in torch, TensorFlow and JAX gives the same numbers.
+    "deploy": the export and distributed paths of every framework (tests/deploy)."""
     if backend == "docs":
         session.install("-e", ".[test,docs]")
         session.run("pytest", "tests/docs", "-q", *session.posargs)
+        return
+    if backend == "deploy":  # ONNX Runtime, TorchScript, AOTInductor, TFLite, jax.export, DDP/FSDP, sharding
+        session.install(*BACKENDS["torch"][0])
+        session.install("-e", ".[test,torch,tensorflow-cpu,jax,deploy]")
+        session.run("pytest", "tests/deploy", "-q", *session.posargs)
         return
     if backend == "equivalence":
         session.install(*BACKENDS["torch"][0])
@@ -87,7 +107,9 @@ def tests(session, backend):
         # tests/contract: the contract tests shared by every backend, run against this one.
         session.run("pytest", f"tests/{backend}", "tests/contract", "tests/docs/test_examples.py", "-q",
                     *session.posargs, env={"SGBLEND_TEST_BACKEND": backend})
-    _conformance(session, backend)
+        # The Keras 3 layers on this framework as Keras backend (KERAS_BACKEND is fixed at import).
+        session.run("pytest", "tests/keras", "-q", *session.posargs, env={"KERAS_BACKEND": backend})
+    _both_tiers(session, backend)
 
 
 @nox.session

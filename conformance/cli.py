@@ -41,7 +41,9 @@ def parser() -> argparse.ArgumentParser:
 
 def pytest_arguments(args: argparse.Namespace) -> list[str]:
     # -rN: the report lists every failure itself, last; -c devnull: no ini file of the caller applies.
-    out = [str(SUITE), "-q", "--tb=short", "-rN", "-p", "no:cacheprovider", f"--rootdir={SUITE}", "-c", os.devnull]
+    # --confcutdir: no conftest.py of the caller's directories (e.g. a stray /tmp/conftest.py) is loaded.
+    out = [str(SUITE), "-q", "--tb=short", "-rN", "-p", "no:cacheprovider", f"--rootdir={SUITE}", "-c", os.devnull,
+           f"--confcutdir={SUITE}"]
     for option in ("backend", "impl", "impl_function", "impl_framework", "functions", "dtypes", "precision",
                    "flushes_subnormals", "report_json"):
         value = getattr(args, option)

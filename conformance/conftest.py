@@ -12,6 +12,7 @@ from sgblend_spec import spec
 
 from . import adapters, budget
 from .checks import PRECISIONS, REPORT, ulp_bound
+from .samples import SAMPLES, report_json
 
 settings.register_profile(
     "ci", max_examples=40, deadline=None, derandomize=True,
@@ -90,6 +91,7 @@ def pytest_configure(config):
     config.addinivalue_line("markers", f"{budget.MARKER}: a Hypothesis property that shares the fuzz budget")
     config.addinivalue_line("markers", f"{INPUT_CONTRACT}: a rule of spec.INPUT_CONTRACT (errors for bad input)")
     REPORT.precision = config.getoption("--precision")
+    SAMPLES.enabled = True  # per-x errors for the docs' plots (conformance/samples.py)
     try:
         ulp_bound("value", "float32", REPORT.precision)
     except ValueError as error:
@@ -124,6 +126,11 @@ def pytest_runtest_makereport(item, call):
     section = REPORT.contract if item.get_closest_marker(INPUT_CONTRACT) else REPORT.properties
     test = item.name[len(name):].strip("[]") or item.name
     section[(name.removeprefix("test_"), test)] = why
+
+
+def pytest_runtest_setup(item):
+    # Hypothesis points are thinned per bin of x; fixed points (grids, special values) are all kept.
+    SAMPLES.source = "random" if getattr(item, "originalname", item.name) == "test_random" else "grid"
 
 
 @pytest.hookimpl(trylast=True)  # after -k/-m deselection: the budget goes to the tests that run
@@ -164,5 +171,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     terminalreporter.write_sep("=", "sgblend-spec accuracy table")
     terminalreporter.write_line(REPORT.table())
     path = config.getoption("--report-json") or f"conformance-results/{REPORT.implementation}.json"
-    REPORT.write(pathlib.Path(path))
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(report_json(REPORT.to_json(), SAMPLES.series()))
     terminalreporter.write_line(f"accuracy table written to {path}")

@@ -5,26 +5,54 @@ dtype with precision p:
 
 * ``distance`` — the number of representable values between ``got`` and ``round(v)``
   (±0 are one value; ``inf`` is one past the largest finite value). This is the plain
-  "max ULP" figure.
-* Where the oracle reports a *condition scale* M (a quantity that is a sum whose terms can
-  cancel, e.g. x·σ(βx) - γ near its root, or a derivative near a critical point), no
-  fixed-ULP bound on ``got`` is possible: rounding the terms alone moves the result by an
-  ULP of M. There the error is ``min(distance, |got - v| / ulp(M))``, i.e. the bound is
-  N ULPs of the largest term. Away from cancellation M ≈ |v| and the two agree.
+  "max ULP" figure, and the only one used in every dtype (float64 included) except at the
+  true roots listed below. The bounds are ``spec.TIER_BOUNDS`` (per precision tier).
+* At a *true root* the oracle reports a *condition scale* M: the magnitude of the terms
+  of the best formula (``sgblend_spec.formulas``), not of the naive one. There the error
+  is ``min(distance, |got - v| / ulp(M))``, i.e. the bound is N ULPs of the largest term;
+  away from the root M ≈ |v| and the two agree.
 
-* float64 (``spec.INPUT_SENSITIVE_DTYPES``), where no backend has a wider type to work in,
-  the scale also covers the input sensitivity S = |x∂q/∂x| + Σ|p∂q/∂p| (the effect of
-  rounding an input or an internal argument such as βx once), and one ULP is at least
-  ``smallest_subnormal·κ`` with κ = S/|q|: an intermediate that underflows into the
-  subnormal range loses absolute precision that the rest of the formula magnifies by κ.
+Where the suite still forgives cancellation, and why no formula avoids it. Each is a root
+of a sum of two *different* quantities (or of a quantity and a parameter), at an irrational
+point: the terms are each ≥ the result's scale there and must be rounded to the working
+precision before they are combined; only carrying every term in double-word arithmetic
+would avoid it, which neither tier has (the fast tier is float32 throughout, float64 has
+nothing wider). Their scales are in ``sgblend_spec.mp``:
+
+1. SSwish and the SG-Blends' value, x·σ(βx) - γ (and a(x·σ(βx) - γ) + (1-a)·g(x)) near
+   their root for γ > 0: the function crosses the parameter γ.
+2. ∂f/∂x of Swish/SSwish, σ(u)(1 + u·σ(-u)), near u ≈ -1.2785 (the minimum of x·σ(βx));
+   of the GELUs, Φ(v) + v·φ(v) near v ≈ -0.7518 and the tanh form's minimum; of the
+   blends, a·SSwish' + (1-a)·g', whose two minima lie at different x.
+3. ∂²f/∂x² of Swish/SSwish/SG-Blend, β·σσ̄·(2 - u·tanh(u/2)), near |u| ≈ 2.3994 (the
+   inflection points: u·tanh(u/2) is transcendental, so 2 - u·tanh(u/2) needs it beyond
+   the working precision); of the tanh GELU likewise; of the blends, a·β·S(βx) + (1-a)·g''.
+   (λ-GELU's λφ(v)(2 - v²) is *not* forgiven: 2 - v² is formed from v² = p_hi + p_lo
+   exactly enough, so it is held to the plain bound.)
+4. ∂F/∂α = a(1-a)·(x·σ(βx) - g(x) - γ): the near-1 heads are replaced by their tails
+   (x·(Ḡ(x) - σ̄(βx)) where σ(βx) ≥ 1/2), and for the sigmoid GELU σ(a) - σ(b) =
+   σ(b)σ(-a)·expm1((β - k)x) where |(β - k)x| ≤ 1, so nothing cancels but γ. What remains
+   is γ, and for the exact and tanh GELU the crossing σ(βx) = G(x) of two different
+   functions (scale: the tails' sum).
+
+No other cancellation is forgiven: the heads' difference of ∂α, the rounding of the
+arguments βx, 1.702x, λx, x/√2, v²/2 and the tanh GELU's cubic (compensated in every
+namespace), and subnormal intermediates (each result is rounded into the subnormal range
+once) are all held to the plain bound.
 
 * An implementation that declares it flushes subnormals to zero in a dtype
   (``flushes_subnormals``, as TensorFlow's CPU kernels do for float64) is held to the
-  flush-to-zero bound there: one ULP is at least ``smallest_normal·max(1, κ)``, so a
-  subnormal input, result or intermediate read as 0 is not an error, and nothing else is
-  relaxed. A subnormal parameter is read as a zero of its sign too: the result may then
-  match the oracle at the flushed parameter instead (``checks.compare``), and a table entry
-  that is subnormal may be a zero. The report marks such dtypes.
+  flush-to-zero bound there, and only below the smallest normal: one ULP is at least the
+  smallest normal, so a subnormal input, result or intermediate read as 0 is not an error,
+  and nothing else is relaxed. A subnormal parameter is read as a zero of its sign too: the
+  result may then match the oracle at the flushed parameter instead (``checks.compare``),
+  and a table entry that is subnormal may be a zero. The report marks such dtypes.
+* An implementation whose *own* special function rounds its argument in a dtype (e.g. an
+  erfc that is not accurate for the argument it is given) may declare it,
+  ``input_sensitive_dtypes``; there the scale also covers the input sensitivity
+  S = |x∂q/∂x| + Σ|p∂q/∂p| and one ULP is at least ``smallest_subnormal·κ``, κ = S/|q|.
+  No built-in formula needs it; a backend declaring it documents why, with its measured
+  figures.
 
 A NaN where the oracle is a number (or the reverse) is an infinite error.
 """

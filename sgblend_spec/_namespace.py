@@ -18,6 +18,17 @@ from typing import Any, Callable
 Array = Any
 
 
+def is_double(a: Array) -> bool:
+    """Whether ``a``'s dtype is float64 (a Python number counts as one), read from the dtype's
+    name, which NumPy, PyTorch, TensorFlow and JAX all spell "float64" (also while tracing).
+
+    The error-free transformations of :mod:`sgblend_spec.formulas` split a float into halves
+    of p/2 bits, which needs the working precision p: 53 here, else 24 (float32; the
+    formulas never work in a narrower type)."""
+    dtype = getattr(a, "dtype", None)
+    return dtype is None or "float64" in str(dtype)
+
+
 @dataclass(frozen=True)
 class Namespace:
     """Elementwise operations, each with the semantics of its NumPy namesake.
@@ -41,6 +52,9 @@ class Namespace:
     abs: Callable[[Array], Array]
     where: Callable[[Array, Array, Array], Array]
     finite: Callable[[Array], Array]
+    #: whether an array is float64 (see :func:`is_double`); a framework whose dtype names
+    #: differ overrides it
+    is_double: Callable[[Array], bool] = is_double
 
 
 def numpy_namespace() -> Namespace:
@@ -54,7 +68,10 @@ def numpy_namespace() -> Namespace:
     scalar_erfc = np.frompyfunc(math.erfc, 1, 1)
 
     def erfc(t):
-        return np.asarray(scalar_erfc(t), dtype=np.float64)
+        # float32 in, float32 out (the "fast" tier): erfc correctly rounded from the double
+        t = np.asarray(t)
+        out = np.asarray(scalar_erfc(t), dtype=np.float64)
+        return out.astype(t.dtype) if t.dtype == np.float32 else out
 
     def finite(a):
         big = np.finfo(np.result_type(a)).max

@@ -23,8 +23,11 @@ import mpmath
 #: decimal digits of the default working precision
 DEFAULT_DPS = 50
 
-_K = mpmath.mpf("1.702")
-_A = mpmath.mpf("0.044715")
+# The spec's decimal constants, held to 400 bits (an mpf takes the working precision at
+# its creation: at import that is 53 bits, which would make k the float64 nearest 1.702).
+with mpmath.workprec(400):
+    _K = mpmath.mpf("1.702")
+    _A = mpmath.mpf("0.044715")
 
 
 @dataclass(frozen=True)
@@ -129,13 +132,14 @@ def _lambda_gelu_all(x, lam):
         "value": (x * cdf, None),
         "x": (cdf + v * pdf, cdf + abs(v) * pdf),
         "lam": (x * x * pdf, None),
-        "dxx": (lam * pdf * (2 - v * v), lam * pdf * (2 + v * v)),
+        # 2 - v² at v = √2 is formed without cancellation (v² as p_hi + p_lo): no scale
+        "dxx": (lam * pdf * (2 - v * v), None),
     }
 
 
 def _gelu_all(x):
     q = _lambda_gelu_all(x, mpmath.mpf(1))
-    return {"value": q["value"], "x": q["x"], "dxx": q["dxx"]}
+    return {"value": q["value"], "x": q["x"], "dxx": q["dxx"], "tail": _erfc(x / mpmath.sqrt(2)) / 2}
 
 
 def _gelu_tanh_all(x):
@@ -157,12 +161,13 @@ def _gelu_tanh_all(x):
             "value": (+value, None),
             "x": (+dx, +dx_scale),
             "dxx": (+dxx, +dxx_scale),
+            "tail": _sigma_bar(2 * y),  # (1 - tanh y)/2
         }
 
 
 def _gelu_sigmoid_all(x):
     q = _swish_all(x, _K)
-    return {"value": q["value"], "x": q["x"], "dxx": q["dxx"]}
+    return {"value": q["value"], "x": q["x"], "dxx": q["dxx"], "tail": _sigma_bar(_K * x)}
 
 
 def _sswish_all(x, beta, gamma):
@@ -170,6 +175,33 @@ def _sswish_all(x, beta, gamma):
     q["value"] = (q["value"][0] - gamma, abs(q["value"][0]) + abs(gamma))
     q["gamma"] = (mpmath.mpf(-1), None)
     return q
+
+
+def _swish_minus_gelu(base, x, beta):
+    """(x·σ(βx) - g(x), its condition scale) for ∂F/∂α.
+
+    x·(σ(βx) - G(x)): where both heads are near 1 (x > 0, βx > 0), from the tails,
+    x·(Ḡ(x) - σ̄(βx)), since the heads' difference is below the working precision for
+    x ≳ 115. The precision is raised until the difference keeps all its digits (near x = 0
+    the two terms agree to ~2·log2(1/|x|) bits). Its condition scale is the sum of the
+    terms, except for the sigmoid GELU within |(β - k)x| ≤ 1, where σ(b)σ(-a)·expm1((β - k)x)
+    forms it with no cancellation at all (only γ then cancels: the true root).
+    """
+    prec = mpmath.mp.prec
+    for extra in (0, 256, 2400):
+        with mpmath.workprec(prec + extra):
+            g = base(x)
+            if x > 0 and beta * x > 0:
+                tail_b = _sigma_bar(beta * x)
+                difference, terms = x * (g["tail"] - tail_b), x * (g["tail"] + tail_b)
+            else:
+                sw = x * _sigma(beta * x)
+                difference, terms = sw - g["value"][0], abs(sw) + abs(g["value"][0])
+        if terms == 0 or abs(difference) >= terms * mpmath.ldexp(1, 64 - prec - extra):
+            break  # at least 64 bits left after the cancellation
+    if base is _gelu_sigmoid_all and abs((beta - _K) * x) <= 1:
+        terms = abs(difference)
+    return +difference, +terms
 
 
 def _blend_all(base):
@@ -186,10 +218,11 @@ def _blend_all(base):
             return a * p + a_bar * q, a * ps + a_bar * qs
 
         value, value_scale = mix("value")
+        difference, difference_scale = _swish_minus_gelu(base, x, beta)
         return {
             "value": (value, value_scale),
             "x": mix("x"),
-            "alpha": (a * a_bar * (sw - g["value"][0]), a * a_bar * (inner["value"][1] + abs(g["value"][0]))),
+            "alpha": (a * a_bar * (difference - gamma), a * a_bar * (difference_scale + abs(gamma))),
             "beta": (a * inner["beta"][0], None),
             "gamma": (-a, None),
             "dxx": mix("dxx"),
@@ -231,7 +264,8 @@ def evaluate(name: str, x: float, params: dict[str, float], dps: int = DEFAULT_D
         return _limit(name, x, params)
     with mpmath.workdps(max(dps, mpmath.mp.dps)):  # never below a caller's precision
         args = {k: mpmath.mpf(v) for k, v in params.items()}
-        return _ORACLES[name](mpmath.mpf(x), **args)
+        out = _ORACLES[name](mpmath.mpf(x), **args)
+        return {key: out[key] for key in _quantities(name)}
 
 
 def sensitivity(name: str, x: float, params: dict[str, float], dps: int = DEFAULT_DPS) -> dict[str, mpmath.mpf]:

@@ -6,9 +6,13 @@ For every spec function NAME there are three functions::
     NAME_grad(x, **params)   -> {"x": ∂f/∂x, param: ∂f/∂param, ...}, per element
     NAME_dxx(x, **params)    -> ∂²f/∂x²
 
-Supported dtypes: float16, bfloat16 (ml_dtypes), float32 and float64. Inputs narrower than
-float64 are evaluated in float64 and rounded once to their dtype, which makes them
-correctly rounded except in rare double-rounding cases (≤ 1 ULP). Parameters may be
+Supported dtypes: float16, bfloat16 (ml_dtypes), float32 and float64. Every function takes
+``precision="exact"`` (the default) or ``"fast"`` (``spec.PRECISIONS``, bounds in
+``spec.ulp_bound``). "exact" evaluates inputs narrower than float64 in float64 and rounds
+once to their dtype, which makes them correctly rounded except in rare double-rounding
+cases (≤ 1 ULP); "fast" evaluates them in float32 arithmetic with the same compensated
+formulas (float16 and bfloat16 rounded once from float32), as the framework backends do by
+default. float64 is evaluated in float64 in both. Parameters may be
 scalars or arrays that broadcast to ``x``'s shape (per-channel); they are checked against
 the spec's domains and a bad one raises an error naming it.
 """
@@ -62,20 +66,28 @@ def _round(result: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return result.astype(dtype)
 
 
-def _evaluate(name: str, formula, x: object, params: dict[str, object]):
+def _working(dtype: np.dtype, precision: str) -> type:
+    """The arithmetic an input dtype is evaluated in under a precision tier."""
+    return _WORKING if precision == "exact" or dtype == np.float64 else np.float32
+
+
+def _evaluate(name: str, formula, x: object, params: dict[str, object], precision: str = "exact"):
     """``formula`` (one of FORMULAS[name]'s three) at a checked x and params, rounded once."""
+    precision = checks.check_precision(name, precision)
     arr = _as_input(name, x)
     bound = checks.validate(name, params)
     for k, v in bound.items():
         checks.check_parameter_shape(name, k, np.shape(v), arr.shape)
-    args = {k: np.asarray(v, dtype=_WORKING) for k, v in bound.items()}
+    working = _working(arr.dtype, precision)
+    # Parameters are rounded to the working type: a fast-tier user holds float32 weights.
+    args = {k: np.asarray(v, dtype=working) for k, v in bound.items()}
     # where() evaluates both branches, and rounding may overflow to ±inf (the correctly
     # rounded result), so floating-point warnings carry no information here.
     with np.errstate(all="ignore"):
-        out = formula(_XP, arr.astype(_WORKING), **args)
+        out = formula(_XP, arr.astype(working), **args)
         if isinstance(out, dict):
-            return {k: _round(np.asarray(v, dtype=_WORKING), arr.dtype) for k, v in out.items()}
-        return _round(np.asarray(out, dtype=_WORKING), arr.dtype)
+            return {k: _round(np.asarray(v, dtype=working), arr.dtype) for k, v in out.items()}
+        return _round(np.asarray(out, dtype=working), arr.dtype)
 
 
 def _bind(name: str, kind: str):
@@ -83,10 +95,10 @@ def _bind(name: str, kind: str):
     record = spec.FUNCTIONS[name]
     formula = getattr(formulas.FORMULAS[name], kind)
 
-    def function(x, **params):
-        return _evaluate(name, formula, x, params)
+    def function(x, *, precision="exact", **params):
+        return _evaluate(name, formula, x, params, precision)
 
-    signature = ", ".join(["x"] + [f"{p.name}={p.default!r}" for p in record.params])
+    signature = ", ".join(["x"] + [f"{p.name}={p.default!r}" for p in record.params] + ["precision='exact'"])
     partials = ", ".join(repr(q) for q in record.quantities[1:-1])
     function.__doc__ = {
         "value": f"{record.title}: {record.summary}.  {name}({signature})",

@@ -38,9 +38,10 @@ from .numerics import (
 )
 
 
-def differentiable(name: str) -> Callable[..., jax.Array]:
+def differentiable(name: str, precision: str = "fast") -> Callable[..., jax.Array]:
     """``f(x, ok, *params)`` (parameters positional, in spec order; ``ok`` a boolean scalar,
-    False when a parameter is outside its domain) as a custom_jvp function."""
+    False when a parameter is outside its domain) as a custom_jvp function evaluating in the
+    working dtype of the tier ``precision`` (value, every derivative and every rule)."""
     value_formula, grad_formula, dxx_formula = formulas.FORMULAS[name]
     names = spec.FUNCTIONS[name].param_names
     keys = ("x", *names)
@@ -49,7 +50,7 @@ def differentiable(name: str) -> Callable[..., jax.Array]:
         # ``ok`` is False when a traced parameter is outside its domain: x becomes NaN in
         # the working dtype, so the value and every partial are NaN while the tangent path
         # stays a plain product (a select on x itself would hide ones-tangents from XLA).
-        wd = working_dtype(x.dtype)
+        wd = working_dtype(x.dtype, precision)
         xw = jnp.where(ok, widen(x, wd), jnp.asarray(jnp.nan, wd))
         return wd, xw, {n: widen(p, wd) for n, p in zip(names, params)}
 
@@ -155,7 +156,7 @@ def differentiable(name: str) -> Callable[..., jax.Array]:
         function.defjvp(second_derivatives, symbolic_zeros=True)
         return function
 
-    value.__name__ = value.__qualname__ = f"_{name}_custom_jvp"
+    value.__name__ = value.__qualname__ = f"_{name}_{precision}_custom_jvp"
     return value
 
 
@@ -167,4 +168,6 @@ def differentiable(name: str) -> Callable[..., jax.Array]:
 #: ``jax.jit`` (as on ``jax.nn.gelu``) compiles an eager call once per shape and dtype instead
 #: of dispatching the formulas' hundred-odd operations one by one (an eager call on 8
 #: elements: 18 ms -> 0.6 ms, its gradient 22 ms -> 4.5 ms); inside a user's trace it is inlined.
-DIFFERENTIABLE = {name: jax.jit(jax.checkpoint(differentiable(name))) for name in spec.FUNCTIONS}
+#: Keyed by (spec function, precision tier).
+DIFFERENTIABLE = {(name, precision): jax.jit(jax.checkpoint(differentiable(name, precision)))
+                  for name in spec.FUNCTIONS for precision in spec.PRECISIONS}

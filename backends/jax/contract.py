@@ -24,6 +24,16 @@ from sgblend_spec import checks, spec
 from .numerics import working_dtype, x64_enabled
 
 
+def check_precision_available(function: str, x: jax.Array, precision: str) -> None:
+    """The "exact" tier evaluates float32 in float64: with x64 off there is none, and that is
+    an error naming the cause and the fix, never a silent float32 evaluation."""
+    if precision == "exact" and jnp.dtype(x.dtype) == jnp.float32 and not x64_enabled():
+        raise ValueError(
+            f"{function}: precision='exact' needs float64: enable jax.config.update('jax_enable_x64', True), "
+            "or use precision='fast'"
+        )
+
+
 def as_input(function: str, x: Any) -> jax.Array:
     """x as a JAX array of a supported floating dtype; never silently converted
     (spec.INPUT_CONTRACT "x.type", "x.dtype"): a jax.Array or a NumPy array or scalar; a
@@ -53,17 +63,18 @@ def is_real(v: Any) -> bool:
     return np.asarray(v).dtype.kind == "f" or (isinstance(v, (int, float)) and not isinstance(v, bool))
 
 
-def check_parameters(function: str, x: jax.Array, params: Mapping[str, Any]) -> tuple[list, jax.Array]:
+def check_parameters(function: str, x: jax.Array, params: Mapping[str, Any],
+                     precision: str = "fast") -> tuple[list, jax.Array]:
     """The parameters of ``function`` for input ``x`` (from :func:`as_input`), checked.
 
     Returns the values in spec order (Python numbers and NumPy arrays as arrays of the
-    working dtype) and ``ok``, a boolean scalar: whether every traced parameter lies in its
+    working dtype of ``precision``) and ``ok``, a boolean scalar: whether every traced parameter lies in its
     domain (concrete ones are checked here and raise). Unknown names are a TypeError, a
     parameter that does not broadcast to x's shape a ValueError.
     """
     record = spec.FUNCTIONS[function]
     bound = record.bind(params)  # TypeError for unknown names
-    wd = working_dtype(x.dtype)
+    wd = working_dtype(x.dtype, precision)
     concrete: dict[str, Any] = {}
     traced: list[tuple[spec.Parameter, jax.Array]] = []
     values = []

@@ -23,7 +23,7 @@ import numpy as np
 from sgblend_spec import checks, spec
 from sgblend_spec import layers as shared
 
-from .functional import evaluate
+from .functional import DEFAULT_PRECISION, evaluate
 from .numerics import NAMESPACE
 
 
@@ -86,10 +86,12 @@ def to_spec(name: str, params: Mapping[str, jax.Array]) -> dict[str, jax.Array]:
     return out
 
 
-def apply(name: str, params: Mapping[str, jax.Array], x: Any) -> jax.Array:
-    """Spec function ``name`` at ``x`` with trainable ``params`` from :func:`init_params`."""
+def apply(name: str, params: Mapping[str, jax.Array], x: Any, *, precision: str = DEFAULT_PRECISION) -> jax.Array:
+    """Spec function ``name`` at ``x`` with trainable ``params`` from :func:`init_params`,
+    in the tier ``precision`` ("fast" or "exact", see :mod:`.functional`)."""
     _known(name)
-    return evaluate(name, x, to_spec(name, params))
+    checks.check_precision(f"apply({name!r})", precision)
+    return evaluate(name, x, to_spec(name, params), precision)
 
 
 def constraints(name: str) -> Callable[[Mapping[str, jax.Array]], dict[str, jax.Array]]:

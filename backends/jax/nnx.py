@@ -2,7 +2,8 @@
 
 This module imports flax; the package imports it on first access to one of the layers, so
 ``import sgblend_spec.backends.jax`` never imports flax. ``project(model)`` applies the layer
-constraints in place after an optimizer step.
+constraints in place after an optimizer step. Each layer takes ``precision=`` ("fast", the
+default, or "exact") and keeps it as its ``precision`` attribute (static: a string).
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from sgblend_spec import spec
+from sgblend_spec import checks, spec
 from sgblend_spec.activation_names import JAX_FUNCTIONS, Sites
 from sgblend_spec import layers as shared
 
+from .functional import DEFAULT_PRECISION
 from .layers import apply, constraints, init_params
 
 
@@ -24,8 +26,10 @@ class _Layer(nnx.Module):
     """A spec function with trainable parameters stored as ``nnx.Param`` under their raw names."""
 
     function: str
+    precision: str = DEFAULT_PRECISION
 
-    def _init(self, rngs, shape, param_dtype, values) -> None:
+    def _init(self, rngs, shape, param_dtype, values, precision: str = DEFAULT_PRECISION) -> None:
+        self.precision = checks.check_precision(type(self).__name__, precision)
         key = None
         if rngs is not None and any(p.init.startswith("glorot") and values.get(p.name) is None
                                     for p in spec.trainable(self.function).values()):
@@ -44,7 +48,7 @@ class _Layer(nnx.Module):
             getattr(self, raw)[...] = value
 
     def __call__(self, x):
-        return apply(self.function, self._raw_values(), x)
+        return apply(self.function, self._raw_values(), x, precision=self.precision)
 
 
 class SSwish(_Layer):
@@ -57,8 +61,8 @@ class SSwish(_Layer):
     function = "sswish"
 
     def __init__(self, *, rngs: nnx.Rngs | None = None, shape=(), beta=None, gamma=None,
-                 param_dtype=jnp.float32):
-        self._init(rngs, tuple(shape), param_dtype, {"beta": beta, "gamma": gamma})
+                 param_dtype=jnp.float32, precision: str = DEFAULT_PRECISION):
+        self._init(rngs, tuple(shape), param_dtype, {"beta": beta, "gamma": gamma}, precision)
 
 
 class SGBlend(_Layer):
@@ -72,13 +76,13 @@ class SGBlend(_Layer):
     """
 
     def __init__(self, *, rngs: nnx.Rngs | None = None, shape=(), alpha=None, beta=None, gamma=None,
-                 function: str = "sgblend", param_dtype=jnp.float32):
+                 function: str = "sgblend", param_dtype=jnp.float32, precision: str = DEFAULT_PRECISION):
         if function not in shared.SGBLEND_VARIANTS.values():
             raise ValueError(
                 f"function must be 'sgblend', 'sgblend_gelu' or 'sgblend_gelu_tanh', got {function!r}"
             )
         self.function = function
-        self._init(rngs, tuple(shape), param_dtype, {"alpha": alpha, "beta": beta, "gamma": gamma})
+        self._init(rngs, tuple(shape), param_dtype, {"alpha": alpha, "beta": beta, "gamma": gamma}, precision)
 
 
 class LambdaGELU(_Layer):
@@ -90,8 +94,9 @@ class LambdaGELU(_Layer):
 
     function = "lambda_gelu"
 
-    def __init__(self, *, rngs: nnx.Rngs | None = None, shape=(), lam=None, param_dtype=jnp.float32):
-        self._init(rngs, tuple(shape), param_dtype, {"lam": lam})
+    def __init__(self, *, rngs: nnx.Rngs | None = None, shape=(), lam=None, param_dtype=jnp.float32,
+                 precision: str = DEFAULT_PRECISION):
+        self._init(rngs, tuple(shape), param_dtype, {"lam": lam}, precision)
 
     @property
     def lam(self) -> jax.Array:

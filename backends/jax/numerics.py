@@ -1,5 +1,6 @@
 """JAX numerics: the working dtype, exact widening, single rounding, the float64 erfc, the
-deterministic parameter-gradient sum and the chunked CPU evaluation loop.
+deterministic parameter-gradient sum and the chunked CPU evaluation loop (CPU, one device,
+concrete shapes only).
 
 Precision. float16, bfloat16 and float32 inputs are evaluated in float64 and rounded once
 (bfloat16 through round-to-odd float32, so that rounding is single too) when
@@ -86,10 +87,15 @@ def x64_enabled() -> bool:
     return bool(jax.config.jax_enable_x64)
 
 
-def working_dtype(dtype) -> jnp.dtype:
-    """The dtype inputs of ``dtype`` are evaluated in: float64 when jax_enable_x64 is on
-    (rounded once to ``dtype`` afterwards), else float32."""
-    return jnp.dtype(jnp.float64) if x64_enabled() else jnp.dtype(jnp.float32)
+def working_dtype(dtype, precision: str = "fast") -> jnp.dtype:
+    """The dtype inputs of ``dtype`` are evaluated in under the tier ``precision``: float64
+    for float64 input; for float16/bfloat16/float32, float32 in the "fast" tier and float64
+    in the "exact" tier when jax_enable_x64 is on (rounded once to ``dtype`` afterwards).
+    With x64 off the "exact" tier evaluates float16/bfloat16 in float32 (within their
+    bounds) and refuses float32 (``contract.check_precision_available``)."""
+    if jnp.dtype(dtype) == jnp.float64 or (precision == "exact" and x64_enabled()):
+        return jnp.dtype(jnp.float64)
+    return jnp.dtype(jnp.float32)
 
 
 # ----------------------------------------------------------------------------- exact conversions
@@ -183,7 +189,8 @@ def blocked_broadcast_to(t: jax.Array, shape: tuple[int, ...]) -> jax.Array:
     t = jnp.reshape(t, (1,) * (nd - jnp.ndim(t)) + jnp.shape(t))
     summed = tuple(i for i in range(nd) if t.shape[i] == 1 and shape[i] != 1)
     count = math.prod(shape[i] for i in summed)
-    if count <= SUM_BLOCK:
+    if not isinstance(count, int) or count <= SUM_BLOCK:
+        # A symbolic count (a shape-polymorphic export) cannot be cut into blocks: XLA's own sum.
         return jnp.broadcast_to(t, shape)
     kept = tuple(i for i in range(nd) if i not in summed)
     kept_shape = tuple(shape[i] for i in kept)
@@ -222,13 +229,31 @@ def elementwise(fn: Callable[..., tuple], shape: tuple[int, ...], operands: list
 
     The stable formulas share each exponential among several consumers, and XLA:CPU
     materialises such an exponential into its own full-size buffer rather than recompute
-    it, so a large input streams through memory a dozen times. On CPU, inputs larger than
-    a few chunks are therefore evaluated ``CPU_CHUNK`` elements at a time in a loop, which
-    keeps every intermediate in cache. Scalar parameters are not chunked.
+    it. On CPU, large inputs can therefore be evaluated ``CPU_CHUNK`` elements at a time in
+    a loop that keeps every intermediate in cache. Measured on 16M float32 elements (jitted
+    sgblend, 2 busy cores): peak memory 0.8 GB with the loop vs 1.35 GB (fast tier) / 1.66 GB
+    (float64 evaluation) without; fwd+bwd with x and parameter gradients 0.8-1.1 s vs
+    1.6-1.7 s (fast tier), the forward alone within 15 % either way.
+
+    The loop is a ``while`` over one flat index, so it would make a shape-polymorphic export
+    fail and a sharded ``jit`` all-gather. It is used only where it cannot be either: a
+    concrete shape of more than ``4 * CPU_CHUNK`` elements, with a single device (no
+    sharding possible), and only in the CPU lowering (``lax.platform_dependent``: a
+    ``jax.export`` for CUDA/TPU, or the CUDA branch of a multi-platform one, is plain
+    elementwise code). Everywhere else the code stays elementwise.
     """
-    size = math.prod(shape)
-    if size <= 4 * CPU_CHUNK or jax.default_backend() != "cpu":
+    if not all(isinstance(d, int) for d in shape) or jax.device_count() != 1:
         return fn(*operands)
+    size = math.prod(shape)
+    if size <= 4 * CPU_CHUNK:
+        return fn(*operands)
+    return lax.platform_dependent(*operands, cpu=lambda *ops: chunked_loop(fn, shape, list(ops)),
+                                  default=lambda *ops: tuple(fn(*ops)))
+
+
+def chunked_loop(fn: Callable[..., tuple], shape: tuple[int, ...], operands: list[jax.Array]) -> tuple:
+    """``fn(*operands)`` evaluated ``CPU_CHUNK`` elements at a time (see :func:`elementwise`)."""
+    size = math.prod(shape)
     chunked = [i for i, op in enumerate(operands) if jnp.ndim(op) > 0]
     flat = [jnp.broadcast_to(operands[i], shape).reshape(-1) for i in chunked]
 

@@ -1,12 +1,19 @@
-"""Keras 3 layers, registered serializable under the package "sgblend_spec".
+"""Keras 3 layers for every Keras backend, registered serializable under the package "sgblend_spec".
 
 :class:`Swish`, :class:`GELU`, :class:`SSwish`, :class:`SGBlend`, :class:`LambdaGELU`, the
 :class:`Clip` constraint and the :class:`Fill` initializer. ``SGBlend()`` is the authors'
 released layer; see its docstring. The framework-free logic (which spec function a layer
 evaluates, initial values, how each parameter is kept after an update) is
 :mod:`sgblend_spec.layers`; these classes use only ``keras`` and ``keras.ops`` and evaluate
-through :func:`.functional.evaluate`. Keras loading (``set_weights``, ``load_weights``,
-``load_model``) checks each weight (spec.INPUT_CONTRACT "layer.load").
+through :func:`.dispatch.evaluate`, the active Keras backend's own binding (TensorFlow, JAX
+or torch), so values, gradients and tiers are that binding's. The registered names
+("sgblend_spec>SGBlend", ...) do not depend on the backend: a ``.keras`` file saved under one
+loads under the others. Keras loading (``set_weights``, ``load_weights``, ``load_model``)
+checks each weight (spec.INPUT_CONTRACT "layer.load").
+
+Every layer takes ``precision="fast"`` (default) or ``"exact"`` (``spec.PRECISIONS``), kept in
+its config. A config without ``precision`` (a file saved before the tiers existed, when every
+layer evaluated the exact tier) loads as ``"exact"``.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ import numpy as np
 from sgblend_spec import checks, spec
 from sgblend_spec import layers as framework_free
 
-from .functional import evaluate
+from . import dispatch
 
 PACKAGE = "sgblend_spec"
 _D = {name: record.defaults for name, record in spec.FUNCTIONS.items()}
@@ -54,7 +61,8 @@ class Fill(keras.initializers.Initializer):
         self.value = float(value)
 
     def __call__(self, shape, dtype=None):
-        return keras.ops.cast(keras.ops.full(shape, self.value, dtype="float64"), dtype or keras.backend.floatx())
+        wide = keras.ops.full(shape, self.value, dtype=dispatch.wide_dtype())
+        return keras.ops.cast(wide, dtype or keras.backend.floatx())
 
     def get_config(self) -> dict:
         return {"value": self.value}
@@ -73,10 +81,13 @@ def constraint(parameter: spec.Parameter, per_channel: bool) -> keras.constraint
 
 
 class _Activation(keras.layers.Layer):
-    """Shared plumbing of the activation layers: elementwise, shape-preserving, maskable."""
+    """Shared plumbing of the activation layers: elementwise, shape-preserving, maskable, with
+    the precision tier ``precision`` ("fast" or "exact")."""
 
-    def __init__(self, **kwargs):
+    def __init__(self, precision: str = "fast", **kwargs):
         super().__init__(**kwargs)
+        dispatch.framework()  # an unsupported Keras backend is an error here, not at the first call
+        self.precision = checks.check_precision(type(self).__name__, precision)
         self.supports_masking = True
         policy = self.dtype_policy
         for role, dtype in (("weights", policy.variable_dtype), ("computation", policy.compute_dtype)):
@@ -86,6 +97,19 @@ class _Activation(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return input_shape
+
+    def _evaluate(self, inputs, params: dict):
+        """The layer's spec function at ``inputs`` through the active backend's binding."""
+        return dispatch.evaluate(self.function, inputs, params, self.precision)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "precision": self.precision}
+
+    @classmethod
+    def from_config(cls, config: dict):
+        """A config without "precision" was saved before the tiers existed, when every layer
+        evaluated the exact tier: it loads as ``precision="exact"``."""
+        return super().from_config({"precision": "exact", **config})
 
 
 class _Parametric(_Activation):
@@ -226,12 +250,14 @@ class _Parametric(_Activation):
 class Swish(_Activation):
     """Swish-β, x·σ(βx), with a fixed β ≥ 0 (β = 1 is SiLU). No weights."""
 
+    function = "swish"
+
     def __init__(self, beta: float = _D["swish"]["beta"], **kwargs):
         super().__init__(**kwargs)
         self.beta = checks.validate("swish", {"beta": beta})["beta"]
 
     def call(self, inputs):
-        return evaluate("swish", inputs, {"beta": self.beta})
+        return self._evaluate(inputs, {"beta": self.beta})
 
     def get_config(self) -> dict:
         return {**super().get_config(), "beta": self.beta}
@@ -247,7 +273,7 @@ class GELU(_Activation):
         self.approximate = approximate
 
     def call(self, inputs):
-        return evaluate(self.function, inputs, {})
+        return self._evaluate(inputs, {})
 
     def get_config(self) -> dict:
         return {**super().get_config(), "approximate": self.approximate}
@@ -292,7 +318,7 @@ class SSwish(_Parametric):
         self.gamma = self._add_parameter("gamma", shape, Fill(self.gamma_value), record.parameter("gamma"))
 
     def call(self, inputs):
-        return evaluate(self.function, inputs, {"beta": self._param(self.beta), "gamma": self._param(self.gamma)})
+        return self._evaluate(inputs, {"beta": self._param(self.beta), "gamma": self._param(self.gamma)})
 
     def get_config(self) -> dict:
         config = {"beta": self.beta_value, "gamma": self.gamma_value, "beta_initializer": None}
@@ -363,13 +389,17 @@ class SGBlend(_Parametric):
     def _raw_alpha(self):
         if self.alpha_parameterization == "raw":
             return self._param(self.alpha)
-        a = keras.ops.cast(self._param(self.alpha), "float64")
-        kept = a + keras.ops.stop_gradient(keras.ops.clip(a, DIRECT_ALPHA_EPS, 1.0 - DIRECT_ALPHA_EPS) - a)
+        wide = dispatch.wide_dtype()
+        a = keras.ops.cast(self._param(self.alpha), wide)
+        eps = DIRECT_ALPHA_EPS if wide == "float64" else 2.0**-24  # 1 - eps representable
+        # The bounds as tensors of a's dtype: a Python float bound becomes float32 (1 - 2^-53 → 1) under torch.
+        lo, hi = (keras.ops.convert_to_tensor(bound, dtype=wide) for bound in (eps, 1.0 - eps))
+        kept = a + keras.ops.stop_gradient(keras.ops.clip(a, lo, hi) - a)
         return keras.ops.log(kept) - keras.ops.log1p(-kept)
 
     def call(self, inputs):
         params = {"alpha": self._raw_alpha(), "beta": self._param(self.beta), "gamma": self._param(self.gamma)}
-        return evaluate(self.function, inputs, params)
+        return self._evaluate(inputs, params)
 
     def get_config(self) -> dict:
         config = {
@@ -386,7 +416,8 @@ class LambdaGELU(_Parametric):
     """λ-GELU, x·Φ(λx), trained through the weight "rho" with λ = 1 + ρ² (spec.LAM.reparam).
 
     ``lam`` (default 1 + ln 2) must be ≥ 1; ρ starts at √(λ - 1). :attr:`lam` is read-only.
-    λ is formed in float64 from ρ, so it is not rounded to the weight's dtype.
+    λ is formed in float64 from ρ (float32 under JAX with x64 off), so it is not rounded to
+    the weight's dtype.
     """
 
     function = "lambda_gelu"
@@ -408,8 +439,8 @@ class LambdaGELU(_Parametric):
         return self._lam.to_spec(keras.ops.convert_to_tensor(self.rho))
 
     def call(self, inputs):
-        rho = keras.ops.cast(self._param(self.rho), "float64")
-        return evaluate(self.function, inputs, {"lam": self._lam.to_spec(rho)})
+        rho = keras.ops.cast(self._param(self.rho), dispatch.wide_dtype())
+        return self._evaluate(inputs, {"lam": self._lam.to_spec(rho)})
 
     def get_config(self) -> dict:
         return {**super().get_config(), "lam": self.lam_value}
@@ -422,4 +453,5 @@ def export_parameters(layer: keras.layers.Layer) -> dict[str, np.ndarray]:
     and the JAX parameter pytrees use the same names and shapes (load with
     ``sgblend_spec.backends.torch.import_parameters`` or ``...jax.import_parameters``).
     """
-    return {v.name.split("/")[-1].split(":")[0]: np.array(v.numpy()) for v in layer.trainable_weights}
+    return {v.name.split("/")[-1].split(":")[0]: np.array(keras.ops.convert_to_numpy(v))
+            for v in layer.trainable_weights}

@@ -1,21 +1,21 @@
-"""The λ-GELU training recipe and the activation swap, bound to Keras 3 models.
+"""The λ-GELU training recipe and the activation swap, bound to Keras 3 models on every backend.
 
 The math (target, floor, projection, gradient scale, report) is :mod:`sgblend_spec.hardening`;
-this module binds it to Keras models, optimizers and callbacks: :func:`register_lambda_update`,
-:class:`HardeningCallback`, :func:`swap_activations`, :func:`relu_ize`.
+this module binds it to Keras models, optimizers and callbacks with ``keras.ops`` only:
+:func:`register_lambda_update`, :class:`HardeningCallback`, :func:`swap_activations`,
+:func:`relu_ize`.
 """
 
 from __future__ import annotations
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from sgblend_spec import activation_names, hardening
 from sgblend_spec.activation_names import Sites
 
+from . import dispatch
 from .layers import LambdaGELU, _Activation
-from .numerics import NAMESPACE, WORKING
 
 
 def _all_layers(model: keras.layers.Layer) -> list[keras.layers.Layer]:
@@ -54,9 +54,9 @@ def register_lambda_update(optimizer: keras.optimizers.Optimizer, model: keras.l
         scaled = []
         for g, v in zip(grads, variables):
             if g is not None and id(v) in rhos:
-                rho = tf.cast(tf.convert_to_tensor(v), WORKING)
+                rho = keras.ops.cast(keras.ops.convert_to_tensor(v), dispatch.wide_dtype())
                 kappa = hardening.lam_gradient_scale(1 + rho * rho, preactivation_std)
-                g = g * tf.cast(kappa, g.dtype)
+                g = g * keras.ops.cast(kappa, g.dtype)
             scaled.append(g)
         return unscaled_apply(scaled, trainable_variables)
 
@@ -74,6 +74,8 @@ class HardeningCallback(keras.callbacks.Callback):
     at ``start_step + ramp_steps`` with 1/λ_min linear in the step (``hardening.lam_floor``),
     then holds. The step count lives in the optimizer, so a resumed fit continues the
     schedule. With ``steps_per_execution`` > 1 the projection runs once per execution.
+    Under JAX, reading ``self.model`` after each batch writes the trained state back to the
+    variables first (Keras' ``jax_state_sync``), so the projection is what the next step sees.
     """
 
     def __init__(self, lam_target: float, ramp_steps: int, start_step: int = 0):
@@ -88,13 +90,13 @@ class HardeningCallback(keras.callbacks.Callback):
         self._layers = _lambda_layers(self.model, "HardeningCallback")
 
     def on_train_batch_end(self, batch, logs=None):
-        step = int(self.model.optimizer.iterations.numpy())
+        step = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
         self.lam_floor = hardening.lam_floor(step, self.lam_target, self.ramp_steps, self.start_step)
         if self.lam_floor == 1.0:
             return
         for layer in self._layers:
-            rho = tf.convert_to_tensor(layer.rho)
-            layer.rho.assign(hardening.project_rho(NAMESPACE, rho, self.lam_floor))
+            rho = keras.ops.convert_to_tensor(layer.rho)
+            layer.rho.assign(hardening.project_rho(keras.ops, rho, self.lam_floor))
 
 
 def _function_name(function) -> str:
@@ -252,7 +254,7 @@ def swap_activations(model: keras.Model, old, new, *, skip_fused: bool = False) 
 
 def _flat(outputs) -> np.ndarray:
     return np.concatenate([np.asarray(keras.ops.convert_to_numpy(o), dtype=np.float64).ravel()
-                           for o in tf.nest.flatten(outputs)])
+                           for o in keras.tree.flatten(outputs)])
 
 
 def relu_ize(model: keras.Model, inputs) -> tuple[keras.Model, hardening.SubstitutionReport]:
@@ -264,7 +266,7 @@ def relu_ize(model: keras.Model, inputs) -> tuple[keras.Model, hardening.Substit
     per-unit bound c/λ_min (0.16997/λ_min). The other layers are shared with ``model``
     (see :func:`swap_activations`); ``model`` itself is unchanged.
     """
-    lams = [np.asarray(layer.lam) for layer in _lambda_layers(model, "relu_ize")]
+    lams = [keras.ops.convert_to_numpy(layer.lam) for layer in _lambda_layers(model, "relu_ize")]
     before = _flat(model(inputs, training=False))
     relu_model, sites = swap_activations(model, LambdaGELU, keras.layers.ReLU)
     after = _flat(relu_model(inputs, training=False))

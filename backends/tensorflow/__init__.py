@@ -14,6 +14,10 @@ through the TensorFlow :data:`NAMESPACE`; nothing here restates a formula. One m
 * :mod:`.layers`     — the Keras layers (registered serializable under "sgblend_spec")
 * :mod:`.recipe`     — the λ-GELU training recipe and the activation swap
 * :mod:`.saving`     — ``load_model`` whose error says which import registers the layers
+
+The last three re-export :mod:`sgblend_spec.backends.keras`, the Keras 3 layers for every
+Keras backend (TensorFlow, JAX, torch); under ``KERAS_BACKEND=tensorflow`` they run on
+:func:`.functional.evaluate`.
 """
 
 from .functional import (

@@ -4,11 +4,13 @@ The op keeps only ``x`` and the parameters for the backward pass. Its gradient e
 the spec's ``grad`` formula and is itself a ``tf.custom_gradient`` op, so nested
 ``GradientTape``s give second derivatives (:func:`second_derivatives`): ∂²f/∂x² from the
 spec's ``dxx`` formula; the mixed and parameter-parameter terms from TensorFlow autodiff
-through the ``grad`` formula (in float64). At x = ±inf those mixed terms can be NaN
+through the ``grad`` formula (in the tier's working dtype: float64 for "exact" and for
+float64 input, float32 for "fast"). At x = ±inf those mixed terms can be NaN
 (autodiff's inf·0); ∂²f/∂x² is exact there.
 
 A parameter's gradient has that parameter's dtype and shape (summed, in float64, over the
-dimensions it was broadcast along, then rounded once).
+dimensions it was broadcast along, in the working dtype, then rounded once). Ops are made per
+(function, differentiable parameters, precision tier).
 """
 
 from __future__ import annotations
@@ -17,24 +19,26 @@ import tensorflow as tf
 
 from sgblend_spec import formulas, spec
 
-from .numerics import DIFFERENTIABLE, NAMESPACE, full, round_once, sum_to_shape, to_working
+from .numerics import DIFFERENTIABLE, NAMESPACE, full, round_once, sum_to_shape, to_working, working as working_dtype
 
 
-def make_op(name: str, needs: tuple[bool, ...]):
-    """The custom-gradient op of spec function ``name``; ``needs[i]`` says whether parameter
-    i is a tensor the caller may differentiate (Python numbers get no gradient)."""
+def make_op(name: str, needs: tuple[bool, ...], precision: str = "fast"):
+    """The custom-gradient op of spec function ``name`` in the tier ``precision``;
+    ``needs[i]`` says whether parameter i is a tensor the caller may differentiate (Python
+    numbers get no gradient)."""
     param_names = spec.FUNCTIONS[name].param_names
     formula = formulas.FORMULAS[name]
     wanted = [n for n, need in zip(param_names, needs) if need]
 
     def working(x, params):
-        return to_working(x), {n: to_working(p) for n, p in zip(param_names, params)}
+        wd = working_dtype(x.dtype, precision)
+        return to_working(x, wd), {n: to_working(p, wd) for n, p in zip(param_names, params)}
 
     @tf.custom_gradient
     def backward(dy, x, *params):
         """(dy·∂f/∂x, dy·∂f/∂p for each wanted p), reduced to each input's shape and dtype."""
         x64, p64 = working(x, params)
-        g = to_working(dy)
+        g = to_working(dy, x64.dtype)
         partials = formula.grad(NAMESPACE, x64, **p64)
         targets = dict(zip(param_names, params))
         outputs = [round_once(sum_to_shape(g * partials["x"], x), x.dtype)]
@@ -69,7 +73,7 @@ def second_derivatives(formula, param_names, wanted, dy, x, targets, g, x64, p64
     Returns the gradients of the first backward's inputs (dy, x, every parameter; None for
     a parameter that is not wanted), each in its input's dtype.
     """
-    v = {key: None if u is None else to_working(u) for key, u in zip(["x", *wanted], upstream)}
+    v = {key: None if u is None else to_working(u, x64.dtype) for key, u in zip(["x", *wanted], upstream)}
     v_p = {n: v[n] for n in wanted if v[n] is not None}
     # TensorFlow hands zeros (not None) as the upstream of a parameter output nobody
     # used, e.g. in ∂²f/∂x² by nested tapes with a layer's variables. Where every v_p
@@ -120,12 +124,12 @@ def second_derivatives(formula, param_names, wanted, dy, x, targets, g, x64, p64
     return [d_dy, rounded[0], *(by_name.get(n) for n in param_names)]
 
 
-OPS: dict[tuple[str, tuple[bool, ...]], object] = {}
+OPS: dict[tuple[str, tuple[bool, ...], str], object] = {}
 
 
-def op(name: str, needs: tuple[bool, ...]):
-    """The op of ``name`` for this set of differentiable parameters, made once and cached."""
-    key = (name, needs)
+def op(name: str, needs: tuple[bool, ...], precision: str = "fast"):
+    """The op of ``name`` for this set of differentiable parameters and tier, made once and cached."""
+    key = (name, needs, precision)
     if key not in OPS:
-        OPS[key] = make_op(name, needs)
+        OPS[key] = make_op(name, needs, precision)
     return OPS[key]

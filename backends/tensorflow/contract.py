@@ -22,7 +22,12 @@ import tensorflow as tf
 
 from sgblend_spec import checks, spec
 
-from .numerics import WORKING, to_working
+from .numerics import WORKING, to_working, working
+
+
+def natural(dtype: tf.DType) -> tf.DType:
+    """Where a parameter's values are checked exactly: float64 stays, the rest in float32."""
+    return WORKING if dtype == WORKING else tf.float32
 
 
 def is_tensor(value: object) -> bool:
@@ -65,7 +70,8 @@ class Checked(NamedTuple):
     condition: object
 
 
-def check_parameter(function: str, parameter: spec.Parameter, value: object, x: tf.Tensor) -> Checked:
+def check_parameter(function: str, parameter: spec.Parameter, value: object, x: tf.Tensor,
+                    precision: str = "fast") -> Checked:
     """One parameter checked as spec.INPUT_CONTRACT "param.*" says.
 
     NumPy values are checked on the host, always; a tensor is checked on the host in eager
@@ -89,13 +95,13 @@ def check_parameter(function: str, parameter: spec.Parameter, value: object, x: 
             )
         condition = None
         if tf.executing_eagerly():
-            values = to_working(t).numpy().ravel()
+            values = to_working(t, natural(t.dtype)).numpy().ravel()
             if values.size:
                 ok = checks.domain_mask(parameter, values, np.isfinite)
                 if not ok.all():
                     checks.validate(function, {parameter.name: float(values[~ok][0])})  # raises
         else:
-            condition = tf.reduce_all(checks.domain_mask(parameter, tf.cast(t, WORKING), tf.math.is_finite))
+            condition = tf.reduce_all(checks.domain_mask(parameter, tf.cast(t, natural(t.dtype)), tf.math.is_finite))
             tf.debugging.Assert(condition, [checks.domain_message(function, parameter)], name=parameter.name)
         check_shape(function, parameter.name, t.shape, x.shape)
         return Checked(t, True, condition)
@@ -105,15 +111,16 @@ def check_parameter(function: str, parameter: spec.Parameter, value: object, x: 
             f"tensor, got {type(value).__name__}"
         )
     value = checks.validate(function, {parameter.name: float(value)})[parameter.name]
-    return Checked(tf.constant(value, dtype=WORKING), False, None)
+    # A Python number takes the working dtype of the tier (float64 with "exact").
+    return Checked(tf.constant(value, dtype=working(x.dtype, precision)), False, None)
 
 
-def check_parameters(function: str, x: tf.Tensor, params: dict[str, object]) -> list[Checked]:
+def check_parameters(function: str, x: tf.Tensor, params: dict[str, object], precision: str = "fast") -> list[Checked]:
     """Every parameter of ``function`` checked, in spec order (unknown names are a TypeError,
     missing ones take their spec default)."""
     record = spec.FUNCTIONS[function]
     bound = record.bind(params)
-    return [check_parameter(function, p, bound[p.name], x) for p in record.params]
+    return [check_parameter(function, p, bound[p.name], x, precision) for p in record.params]
 
 
 @tf.custom_gradient

@@ -1,9 +1,12 @@
 """TensorFlow numerics: the formulas' array namespace, exact widening to float64, single
 rounding back, and the reduction of a partial to a parameter's shape.
 
-float16, bfloat16 and float32 inputs are evaluated in float64 (:data:`WORKING`) and rounded
-once to the input dtype (bfloat16 and float16 through a round-to-odd float32 step, so the
-rounding really is single); float64 is evaluated natively.
+Precision tiers (:func:`working`). "exact": float16, bfloat16 and float32 inputs are
+evaluated in float64 (:data:`WORKING`) and rounded once to the input dtype (bfloat16 and
+float16 through a round-to-odd float32 step, so the rounding really is single). "fast": they
+are evaluated in float32 (float16/bfloat16 rounded once from it), with no float64 in the
+graph; float32 subnormals then act as 0 (TensorFlow's flush-to-zero). float64 is evaluated
+natively in both.
 
 Subnormals. TensorFlow runs its CPU kernels (and XLA its CPU code) with flush-to-zero and
 denormals-are-zero set, so ``tf.cast`` turns a subnormal float32 or bfloat16 into 0 and a
@@ -15,14 +18,23 @@ TensorFlow's flushing: float64 subnormal inputs act as 0 and results below 2.2e-
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import replace
 
 import tensorflow as tf
 
 from sgblend_spec._namespace import Namespace
 
-#: The dtype every quantity is evaluated in.
+#: The dtype the "exact" tier evaluates every quantity in.
 WORKING = tf.float64
+#: The dtype the "fast" tier evaluates float16/bfloat16/float32 in.
+FAST_WORKING = tf.float32
+
+
+def working(dtype: tf.DType, precision: str) -> tf.DType:
+    """The dtype an input of ``dtype`` is evaluated in under ``precision``: float64 for
+    float64 input and for the "exact" tier, float32 for the "fast" tier."""
+    return WORKING if precision == "exact" or dtype == tf.float64 else FAST_WORKING
 
 
 def where(cond, a, b):
@@ -35,13 +47,59 @@ def where(cond, a, b):
     return tf.where(cond, a, b)
 
 
+# ----------------------------------------------------------------------------- erfc for TFLite
+#: Cephes' float32 erfc (as XLA's): erf(t) = t·T(t²) for |t| < 1; erfc(t) = e^(-t²)/|t|·P(1/t²)
+#: for 1 ≤ |t| < 2 and ·R(1/t²) beyond. Coefficients highest degree first.
+_ERF_T = (7.853861353153693e-5, -8.010193625184903e-4, 5.188327685732524e-3, -2.685381193529856e-2,
+          1.128358514861418e-1, -3.761262582423300e-1, 1.128379165726710e0)
+_ERFC_P = (2.326819970068386e-2, -1.387039388740657e-1, 3.687424674597105e-1, -5.824733027278666e-1,
+           6.210004621745983e-1, -4.944515323274145e-1, 3.404879937665872e-1, -2.741127028184656e-1,
+           5.638259427386472e-1)
+_ERFC_R = (-1.047766399936249e1, 1.297719955372516e1, -7.495518717768503e0, 2.921019019210786e0,
+           -1.015265279202700e0, 4.218463358204948e-1, -2.820767439740514e-1, 5.641895067754075e-1)
+_BUILTIN_ERFC = [False]
+
+
+def _polynomial(y, coefficients):
+    p = tf.zeros_like(y)
+    for c in coefficients:
+        p = p * y + c
+    return p
+
+
+def erfc_from_builtins(t):
+    """float32 erfc from exp and arithmetic only (TFLite has no Erfc op, built-in or Flex)."""
+    a = tf.abs(t)
+    q = 1.0 / tf.maximum(a, 1.0)  # both branches finite, so autodiff through tf.where stays finite
+    y = q * q
+    tail = tf.exp(-t * t) * q * tf.where(a < 2.0, _polynomial(y, _ERFC_P), _polynomial(y, _ERFC_R))
+    return tf.where(a < 1.0, 1.0 - t * _polynomial(t * t, _ERF_T), tf.where(t < 0, 2.0 - tail, tail))
+
+
+@contextlib.contextmanager
+def tflite_builtins():
+    """Trace (``model.export``, ``tf.function``) with a float32 erfc made of TFLite built-in
+    ops, so that the functions built on Φ (gelu, sgblend_gelu, lambda_gelu) convert with
+    ``supported_ops=[TFLITE_BUILTINS]``. Fast tier only (the exact tier needs float64)."""
+    _BUILTIN_ERFC[0] = True
+    try:
+        yield
+    finally:
+        _BUILTIN_ERFC[0] = False
+
+
+def erfc(t):
+    """tf.math.erfc, or :func:`erfc_from_builtins` for float32 inside :func:`tflite_builtins`."""
+    return erfc_from_builtins(t) if _BUILTIN_ERFC[0] and t.dtype == tf.float32 else tf.math.erfc(t)
+
+
 #: The TensorFlow array namespace the formulas are evaluated with.
 NAMESPACE = Namespace(
     name="tensorflow",
     exp=tf.exp,
     expm1=tf.math.expm1,
     log1p=tf.math.log1p,
-    erfc=tf.math.erfc,
+    erfc=erfc,
     abs=tf.abs,
     where=where,
     finite=lambda a: tf.clip_by_value(a, -a.dtype.max, a.dtype.max),
@@ -82,10 +140,13 @@ def float32_bits_to_working(bits: tf.Tensor) -> tf.Tensor:
     return tf.where(is_subnormal, subnormal, normal)
 
 
-def to_working(t: tf.Tensor) -> tf.Tensor:
-    """``t`` as float64, exactly (subnormal float32/bfloat16 included)."""
-    if t.dtype == WORKING:
+def to_working(t: tf.Tensor, wd: tf.DType = WORKING) -> tf.Tensor:
+    """``t`` as ``wd`` (float64, or float32 in the fast tier), exactly (subnormal
+    float32/bfloat16 included in float64)."""
+    if t.dtype == wd:
         return t
+    if wd == FAST_WORKING:  # from float16/bfloat16: exact casts
+        return tf.cast(t, wd)
     if t.dtype == tf.float16:
         return tf.cast(t, WORKING)  # float16 subnormals are normal in float32: no DAZ issue
     if t.dtype == tf.bfloat16:
@@ -126,9 +187,12 @@ def round_to_odd_float32(r: tf.Tensor) -> tf.Tensor:
 
 
 def round_once(result: tf.Tensor, dtype: tf.DType) -> tf.Tensor:
-    """Round a float64 ``result`` to ``dtype`` with a single rounding (subnormals kept)."""
-    if dtype == WORKING:
+    """Round a float64 (or, in the fast tier, float32) ``result`` to ``dtype`` with a single
+    rounding (subnormals kept from float64)."""
+    if dtype == result.dtype:
         return result
+    if result.dtype == FAST_WORKING:  # float32 -> float16/bfloat16: one rounding as it is
+        return tf.cast(result, dtype)
     if dtype == tf.float32:
         normal = tf.bitcast(tf.cast(result, tf.float32), tf.int32)
         tiny = tf.abs(result) < F32_MIN_NORMAL

@@ -3,8 +3,10 @@
 Its forward saves only ``x`` and the tensor parameters (no intermediates); its backward
 evaluates the spec's grad formula. The backward is itself an autograd.Function, so double
 backward works: ∂²f/∂x² comes from the spec's dxx formula, the mixed and
-parameter-parameter second derivatives from autograd through the grad formulas (in float64,
-:func:`second_derivatives`). At x = ±inf those mixed second derivatives can be NaN
+parameter-parameter second derivatives from autograd through the grad formulas (in the
+tier's working dtype, :func:`second_derivatives`). The precision tier is a non-tensor input
+of both Functions, so every derivative, jvp and vmap rule evaluates in the tier it was
+called with. At x = ±inf those mixed second derivatives can be NaN
 (autograd's inf·0); ∂²f/∂x² is exact there. Double backward is eager-only.
 
 torch.func. Both Functions are written with a separate ``setup_context``, a ``jvp``
@@ -21,14 +23,14 @@ from typing import Sequence
 
 import torch
 
-from .kernels import FORMULAS, PARAM_NAMES, grad_kernel, run
-from .numerics import DIFFERENTIABLE, NAMESPACE, WORKING, round_once, sum_to_shape
+from .kernels import FORMULAS, PARAM_NAMES, grad_kernel, run, value_kernel
+from .numerics import DIFFERENTIABLE, NAMESPACE, round_once, sum_to_shape, working
 
 
-def as_tensors(params: Sequence[object], x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """Parameters as tensors (Python numbers as float64 scalars on x's device)."""
+def as_tensors(params: Sequence[object], x: torch.Tensor, wd: torch.dtype) -> tuple[torch.Tensor, ...]:
+    """Parameters as tensors (Python numbers as scalars of the working dtype ``wd`` on x's device)."""
     return tuple(
-        p if isinstance(p, torch.Tensor) else torch.tensor(p, dtype=WORKING, device=x.device)
+        p if isinstance(p, torch.Tensor) else torch.tensor(p, dtype=wd, device=x.device)
         for p in params
     )
 
@@ -60,13 +62,13 @@ class SpecFunction(torch.autograd.Function):
     generate_vmap_rule = True
 
     @staticmethod
-    def forward(name: str, x: torch.Tensor, *params):
-        return run("value", name, x.numel(), x, as_tensors(params, x))
+    def forward(name: str, precision: str, x: torch.Tensor, *params):
+        return run("value", name, precision, x.numel(), x, as_tensors(params, x, working(x.dtype, precision)))
 
     @staticmethod
     def setup_context(ctx, inputs, output):
-        name, x, *params = inputs
-        ctx.name = name
+        name, precision, x, *params = inputs
+        ctx.name, ctx.precision = name, precision
         ctx.is_tensor, ctx.constants, tensors = split(params)
         ctx.save_for_backward(x, *tensors)
         ctx.save_for_forward(x, *tensors)
@@ -75,18 +77,19 @@ class SpecFunction(torch.autograd.Function):
     def backward(ctx, grad_out):
         x, *tensors = ctx.saved_tensors
         params = merge(ctx.is_tensor, ctx.constants, tensors)
-        needs = tuple(ctx.needs_input_grad[1:])
+        needs = tuple(ctx.needs_input_grad[2:])
         if not any(needs):
-            return (None,) * (len(needs) + 1)
+            return (None,) * (len(needs) + 2)
         if torch.compiler.is_compiling():
             # Inside a compiled graph (single backward only): the kernel itself.
-            grads = grad_kernel(ctx.name, needs, grad_out, x, as_tensors(params, x))
+            wd = working(x.dtype, ctx.precision)
+            grads = grad_kernel(ctx.name, ctx.precision, needs, grad_out, x, as_tensors(params, x, wd))
         else:
-            grads = SpecBackward.apply(ctx.name, Needs(needs), grad_out, x, *params)
+            grads = SpecBackward.apply(ctx.name, ctx.precision, Needs(needs), grad_out, x, *params)
             if isinstance(grads, torch.Tensor):
                 grads = (grads,)
         it = iter(grads)
-        return (None, *(next(it) if need else None for need in needs))
+        return (None, None, *(next(it) if need else None for need in needs))
 
 
 class TransformableSpecFunction(SpecFunction):
@@ -97,23 +100,29 @@ class TransformableSpecFunction(SpecFunction):
     """
 
     @staticmethod
-    def jvp(ctx, _, x_dot, *param_dots):
-        """Σ ∂f/∂q·q̇ over the inputs with a tangent, in float64, rounded once to x's dtype."""
+    def jvp(ctx, _name, _precision, x_dot, *param_dots):
+        """Σ ∂f/∂q·q̇ over the inputs with a tangent, in the working dtype, rounded once to x's dtype."""
         x, *tensors = ctx.saved_tensors
         params = merge(ctx.is_tensor, ctx.constants, tensors)
         names = PARAM_NAMES[ctx.name]
-        pw = {n: p.to(WORKING) for n, p in zip(names, as_tensors(params, x))}
-        partials = FORMULAS[ctx.name].grad(NAMESPACE, x.to(WORKING), **pw)
-        terms = [partials[key] * dot.to(WORKING) for key, dot in zip(("x", *names), (x_dot, *param_dots))
+        wd = working(x.dtype, ctx.precision)
+        pw = {n: p.to(wd) for n, p in zip(names, as_tensors(params, x, wd))}
+        partials = FORMULAS[ctx.name].grad(NAMESPACE, x.to(wd), **pw)
+        terms = [partials[key] * dot.to(wd) for key, dot in zip(("x", *names), (x_dot, *param_dots))
                  if dot is not None]
         return round_once(torch.broadcast_to(sum(terms[1:], terms[0]), x.shape), x.dtype)
 
 
-def apply(name: str, x: torch.Tensor, *params) -> torch.Tensor:
-    """f(x; params) as a differentiable op (params already checked: floats or tensors)."""
+def apply(name: str, x: torch.Tensor, *params, precision: str = "fast") -> torch.Tensor:
+    """f(x; params) as a differentiable op (params already checked: floats or tensors) in the
+    tier ``precision`` (already checked)."""
+    if torch.jit.is_tracing():
+        # TorchScript records plain tensor ops (an autograd.Function is a Python call that
+        # torch.jit.save cannot serialise); the traced graph's gradient is autograd's.
+        return value_kernel(name, precision, x, as_tensors(params, x, working(x.dtype, precision)))
     if torch.compiler.is_compiling():
-        return SpecFunction.apply(name, x, *params)
-    return TransformableSpecFunction.apply(name, x, *params)
+        return SpecFunction.apply(name, precision, x, *params)
+    return TransformableSpecFunction.apply(name, precision, x, *params)
 
 
 class SpecBackward(torch.autograd.Function):
@@ -123,14 +132,15 @@ class SpecBackward(torch.autograd.Function):
     generate_vmap_rule = True
 
     @staticmethod
-    def forward(name: str, needs: Needs, grad_out: torch.Tensor, x: torch.Tensor, *params):
-        grads = run("grad", name, x.numel(), needs.flags, grad_out, x, as_tensors(params, x))
+    def forward(name: str, precision: str, needs: Needs, grad_out: torch.Tensor, x: torch.Tensor, *params):
+        wd = working(x.dtype, precision)
+        grads = run("grad", name, precision, x.numel(), needs.flags, grad_out, x, as_tensors(params, x, wd))
         return grads[0] if len(grads) == 1 else grads
 
     @staticmethod
     def setup_context(ctx, inputs, output):
-        name, needs, grad_out, x, *params = inputs
-        ctx.name, ctx.needs = name, needs.flags
+        name, precision, needs, grad_out, x, *params = inputs
+        ctx.name, ctx.precision, ctx.needs = name, precision, needs.flags
         ctx.is_tensor, ctx.constants, tensors = split(params)
         ctx.save_for_backward(grad_out, x, *tensors)
         ctx.save_for_forward(grad_out, x, *tensors)
@@ -140,41 +150,44 @@ class SpecBackward(torch.autograd.Function):
     def backward(ctx, *upstream):
         grad_out, x, *tensors = ctx.saved_tensors
         params = merge(ctx.is_tensor, ctx.constants, tensors)
-        wants = ctx.needs_input_grad[2:]  # grad_out, x, *params
-        return (None, None, *second_derivatives(ctx.name, ctx.needs, upstream, grad_out, x, params, wants))
+        wants = ctx.needs_input_grad[3:]  # grad_out, x, *params
+        return (None, None, None,
+                *second_derivatives(ctx.name, ctx.precision, ctx.needs, upstream, grad_out, x, params, wants))
 
     @staticmethod
-    def jvp(ctx, _name, _needs, g_dot, x_dot, *param_dots):
+    def jvp(ctx, _name, _precision, _needs, g_dot, x_dot, *param_dots):
         """Ġ_q = Σ (ġ·f_q + g·Σ_r f_qr·ṙ), reduced to q's shape: the Hessian products of double
         backward with the tangents as the vector (∂²f/∂q∂r is symmetric)."""
         grad_out, x, *tensors = ctx.saved_tensors
         params = merge(ctx.is_tensor, ctx.constants, tensors)
         names = PARAM_NAMES[ctx.name]
-        v_x = None if x_dot is None else x_dot.to(WORKING)
-        v_p = {n: d.to(WORKING) for n, d in zip(names, param_dots) if d is not None}
+        wd = working(x.dtype, ctx.precision)
+        v_x = None if x_dot is None else x_dot.to(wd)
+        v_p = {n: d.to(wd) for n, d in zip(names, param_dots) if d is not None}
         outputs = [key for key, need in zip(("x", *names), ctx.needs) if need]
-        products = hessian_products(ctx.name, grad_out, x, params, v_x, v_p, "x" in outputs, outputs[("x" in outputs):])
+        products = hessian_products(ctx.name, ctx.precision, grad_out, x, params, v_x, v_p, "x" in outputs,
+                                    outputs[("x" in outputs):])
         targets = dict(zip(("x", *names), (x, *params)))
         if g_dot is not None:
-            pw = {n: p.detach().to(WORKING) for n, p in zip(names, as_tensors(params, x))}
-            partials = FORMULAS[ctx.name].grad(NAMESPACE, x.detach().to(WORKING), **pw)
+            pw = {n: p.detach().to(wd) for n, p in zip(names, as_tensors(params, x, wd))}
+            partials = FORMULAS[ctx.name].grad(NAMESPACE, x.detach().to(wd), **pw)
             for key in outputs:
-                term = sum_to_shape(torch.broadcast_to(g_dot.to(WORKING) * partials[key], x.shape), targets[key].shape)
+                term = sum_to_shape(torch.broadcast_to(g_dot.to(wd) * partials[key], x.shape), targets[key].shape)
                 products[key] = term if products[key] is None else products[key] + term
-        tangents = tuple(reduce_to(products[key], targets[key]) for key in outputs)
+        tangents = tuple(reduce_to(products[key], targets[key], wd) for key in outputs)
         return tangents[0] if len(tangents) == 1 else tangents
 
 
-def reduce_to(value: torch.Tensor | None, target: torch.Tensor) -> torch.Tensor:
-    """A float64 per-element (or already reduced) quantity summed to ``target``'s shape and
-    rounded once to its dtype; None is zero."""
+def reduce_to(value: torch.Tensor | None, target: torch.Tensor, wd: torch.dtype) -> torch.Tensor:
+    """A working-dtype (``wd``) per-element (or already reduced) quantity summed to
+    ``target``'s shape and rounded once to its dtype; None is zero."""
     if value is None:
-        value = torch.zeros(target.shape, dtype=WORKING, device=target.device)
+        value = torch.zeros(target.shape, dtype=wd, device=target.device)
     return round_once(sum_to_shape(value.expand(torch.broadcast_shapes(value.shape, target.shape)), target.shape),
                       target.dtype)
 
 
-def second_derivatives(name, needs, upstream, grad_out, x, params, wants):
+def second_derivatives(name, precision, needs, upstream, grad_out, x, params, wants):
     """Vector-Hessian products for the backward of the backward.
 
     The first backward produced G_x = Σ g·f_x and G_p = Σ g·f_p. With upstream v_x, v_p:
@@ -182,15 +195,16 @@ def second_derivatives(name, needs, upstream, grad_out, x, params, wants):
     ∂/∂q = g·(f_xq·v_x + Σ f_pq·v_p).
     """
     names = PARAM_NAMES[name]
+    wd = working(x.dtype, precision)
     it = iter(upstream)
-    v_x = next(it).to(WORKING) if needs[0] else None
-    v_p = {n: next(it).to(WORKING) for n, need in zip(names, needs[1:]) if need}
+    v_x = next(it).to(wd) if needs[0] else None
+    v_p = {n: next(it).to(wd) for n, need in zip(names, needs[1:]) if need}
 
     result: list[torch.Tensor | None] = [None] * (2 + len(names))
     if wants[0]:
-        g = grad_out.detach().to(WORKING)
-        pw = {n: p.detach().to(WORKING) for n, p in zip(names, as_tensors(params, x))}
-        partials = FORMULAS[name].grad(NAMESPACE, x.detach().to(WORKING), **pw)
+        g = grad_out.detach().to(wd)
+        pw = {n: p.detach().to(wd) for n, p in zip(names, as_tensors(params, x, wd))}
+        partials = FORMULAS[name].grad(NAMESPACE, x.detach().to(wd), **pw)
         terms = ([partials["x"] * v_x] if v_x is not None else []) + [partials[n] * v for n, v in v_p.items()]
         total = sum(terms[1:], terms[0])
         result[0] = round_once(sum_to_shape(total.expand(torch.broadcast_shapes(total.shape, g.shape)), grad_out.shape),
@@ -200,17 +214,17 @@ def second_derivatives(name, needs, upstream, grad_out, x, params, wants):
     want_p = [n for n, p, w in zip(names, params, wants[2:]) if w and isinstance(p, torch.Tensor)]
     if not (want_x or want_p):
         return result
-    products = hessian_products(name, grad_out, x, params, v_x, v_p, want_x, want_p)
+    products = hessian_products(name, precision, grad_out, x, params, v_x, v_p, want_x, want_p)
     targets = {"x": x, **{n: p for n, p in zip(names, params)}}
     for key, value in products.items():
         if key == "x" and not want_x:
             continue
-        result[1 if key == "x" else 2 + names.index(key)] = reduce_to(value, targets[key])
+        result[1 if key == "x" else 2 + names.index(key)] = reduce_to(value, targets[key], wd)
     return result
 
 
-def hessian_products(name, grad_out, x, params, v_x, v_p, want_x, want_p):
-    """g·Σ_r ∂²f/∂q∂r·v_r in float64 for q = x (if ``want_x``, per element) and each
+def hessian_products(name, precision, grad_out, x, params, v_x, v_p, want_x, want_p):
+    """g·Σ_r ∂²f/∂q∂r·v_r in the working dtype for q = x (if ``want_x``, per element) and each
     parameter named in ``want_p`` (summed to its shape); None where it is zero.
 
     ``v_x`` (per element, or None) and ``v_p`` (name -> array broadcasting against x) are
@@ -219,9 +233,10 @@ def hessian_products(name, grad_out, x, params, v_x, v_p, want_x, want_p):
     """
     names = PARAM_NAMES[name]
     _, grad_formula, dxx_formula = FORMULAS[name]
-    g = grad_out.detach().to(WORKING)
-    xw = x.detach().to(WORKING)
-    pw = {n: p.detach().to(WORKING) for n, p in zip(names, as_tensors(params, x))}
+    wd = working(x.dtype, precision)
+    g = grad_out.detach().to(wd)
+    xw = x.detach().to(wd)
+    pw = {n: p.detach().to(wd) for n, p in zip(names, as_tensors(params, x, wd))}
 
     acc = {"x": None, **{n: None for n in want_p}}
     if want_x and v_x is not None:

@@ -2,11 +2,16 @@
 
 ``x`` is a float16/bfloat16/float32/float64 tensor or NumPy array (converted to a CPU
 tensor); Python numbers and lists are a TypeError. Parameters are Python numbers, NumPy
-floats or floating tensors that broadcast to x's shape. Eagerly a tensor parameter's values
-are checked on the host (ValueError naming it); inside a ``torch.compile`` region, where a
-host read would break the graph, by ``torch._assert_async`` (RuntimeError naming the
-parameter when the graph runs). Under torch.func transforms the check reads the transform's
-underlying tensor, so it raises the eager ValueError there too.
+floats or floating tensors that broadcast to x's shape. Eagerly a CPU tensor parameter's
+values are checked on the host (ValueError naming it); on an accelerator (CUDA, ...), where a
+host read would synchronise every call, and inside a ``torch.compile`` region, where it
+would break the graph, by ``torch._assert_async`` (RuntimeError naming the parameter when
+the kernel runs). Under torch.func transforms the check reads the transform's underlying
+tensor, so it raises the eager ValueError there too (on the CPU). The nn.Modules check their
+parameters where they change (construction, loading, the constraint hook), not per call.
+
+The "exact" tier needs float64: on a device without it (MPS) it is an error naming the
+cause and the fix (:func:`check_device`), never a silent float32 evaluation.
 """
 
 from __future__ import annotations
@@ -17,6 +22,11 @@ import numpy as np
 import torch
 
 from sgblend_spec import checks, spec
+
+from .numerics import working
+
+#: Device types without float64 tensors.
+NO_FLOAT64_DEVICES = ("mps",)
 
 
 def dtype_name(dtype: torch.dtype) -> str:
@@ -60,6 +70,15 @@ def underlying(t: torch.Tensor) -> torch.Tensor:
     return t
 
 
+def check_device(function: str, x: torch.Tensor, precision: str) -> None:
+    """The tier's working dtype must exist on x's device: "exact" needs float64 (not on MPS)."""
+    if x.device.type in NO_FLOAT64_DEVICES and working(x.dtype, precision) == torch.float64:
+        raise RuntimeError(
+            f"{function}: precision='exact' needs float64, which the {x.device.type} device does not have; "
+            "move the tensor to the CPU (or a CUDA device), or use precision='fast'"
+        )
+
+
 def check_tensor_domain(function: str, parameter: spec.Parameter, t: torch.Tensor, compiling: bool) -> None:
     """Every element of ``t`` finite and inside ``parameter``'s domain."""
     if compiling:  # no host read inside a graph: an in-graph assertion instead
@@ -67,16 +86,23 @@ def check_tensor_domain(function: str, parameter: spec.Parameter, t: torch.Tenso
         torch._assert_async(ok.all(), DOMAIN_MESSAGES[function][parameter.name])
         return
     t = underlying(t)
+    if t.device.type != "cpu":  # no device->host synchronisation: asserted on the device
+        torch._assert_async(checks.domain_mask(parameter, t, torch.isfinite).all(),
+                            DOMAIN_MESSAGES[function][parameter.name])
+        return
     ok = checks.domain_mask(parameter, t, torch.isfinite)
     if not bool(ok.all()):
         bad = float(t[~ok].reshape(-1)[0])
         raise ValueError(f"{checks.domain_message(function, parameter)}, got {bad!r}")
 
 
-def check_parameter(function: str, parameter: spec.Parameter, value: object, x: torch.Tensor, compiling: bool):
+def check_parameter(function: str, parameter: spec.Parameter, value: object, x: torch.Tensor, compiling: bool,
+                    check_domain: bool = True):
     """Check one parameter (spec.INPUT_CONTRACT "param.*"); return a float or a tensor.
 
     A NumPy array becomes a constant tensor on x's device, a 0-d NumPy float a Python float.
+    ``check_domain=False`` skips the value check of a tensor (a module's own parameters,
+    checked where they change).
     """
     if isinstance(value, (np.ndarray, np.generic)):
         kind = np.asarray(value).dtype
@@ -91,7 +117,8 @@ def check_parameter(function: str, parameter: spec.Parameter, value: object, x: 
                 f"{function}: parameter '{parameter.name}' must be real floating point, got dtype "
                 f"{dtype_name(value.dtype)}"
             )
-        check_tensor_domain(function, parameter, value, compiling)
+        if check_domain:
+            check_tensor_domain(function, parameter, value, compiling)
         checks.check_parameter_shape(function, parameter.name, tuple(value.shape), tuple(x.shape))
         return value
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
@@ -105,7 +132,8 @@ def check_parameter(function: str, parameter: spec.Parameter, value: object, x: 
     return value
 
 
-def check_parameters(function: str, x: torch.Tensor, params: dict[str, object]) -> list:
+def check_parameters(function: str, x: torch.Tensor, params: dict[str, object], check_domain: bool = True) -> list:
     """Every parameter of ``function`` checked, in the spec's order (floats or tensors)."""
     compiling = torch.compiler.is_compiling()
-    return [check_parameter(function, p, params[p.name], x, compiling) for p in spec.FUNCTIONS[function].params]
+    return [check_parameter(function, p, params[p.name], x, compiling, check_domain)
+            for p in spec.FUNCTIONS[function].params]

@@ -7,7 +7,11 @@ dimensions it was broadcast along).
 
 Autocast. The functions are not on any autocast list: under ``torch.autocast`` they run in
 the dtype of their input (a float32 ``x`` gives a float32 result, a bfloat16 ``x`` a
-bfloat16 result), still evaluated in float64 internally.
+bfloat16 result), evaluated internally in the precision tier's working dtype.
+
+Precision. ``precision="fast"`` (the default, ``spec.DEFAULT_PRECISION["backends"]``)
+evaluates float16/bfloat16/float32 in float32 arithmetic (float16/bfloat16 rounded once);
+``precision="exact"`` evaluates them in float64 and rounds once. float64 is float64 in both.
 """
 
 from __future__ import annotations
@@ -19,13 +23,23 @@ import torch
 from sgblend_spec import spec
 
 from . import autodiff
-from .contract import as_input, check_parameters
+from sgblend_spec import checks
+
+from .contract import as_input, check_device, check_parameters
+
+#: The tier of the framework backends when none is given.
+DEFAULT_PRECISION = spec.DEFAULT_PRECISION["backends"]
 
 
-def evaluate(function: str, x: object, params: dict[str, object]) -> torch.Tensor:
-    """The spec function ``function`` at a checked x and parameters (differentiable)."""
+def evaluate(function: str, x: object, params: dict[str, object], precision: str = DEFAULT_PRECISION, *,
+             check_domain: bool = True) -> torch.Tensor:
+    """The spec function ``function`` at a checked x and parameters (differentiable), in the
+    tier ``precision``. ``check_domain=False`` skips the per-call value check of tensor
+    parameters (a module's own, checked where they change: no host read per call)."""
+    checks.check_precision(function, precision)
     x = as_input(function, x)
-    return autodiff.apply(function, x, *check_parameters(function, x, params))
+    check_device(function, x, precision)
+    return autodiff.apply(function, x, *check_parameters(function, x, params, check_domain), precision=precision)
 
 
 def arguments(function: str, args: tuple, kwargs: dict) -> dict[str, object]:
@@ -48,12 +62,13 @@ def _bind(function: str):
     """The public torch function for the spec function ``function``."""
     record = spec.FUNCTIONS[function]
 
-    def bound(x: torch.Tensor, *args, **kwargs) -> torch.Tensor:
-        return evaluate(function, x, arguments(function, args, kwargs))
+    def bound(x: torch.Tensor, *args, precision: str = DEFAULT_PRECISION, **kwargs) -> torch.Tensor:
+        return evaluate(function, x, arguments(function, args, kwargs), precision)
 
     bound.__signature__ = inspect.Signature(
         [inspect.Parameter("x", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
-        + [inspect.Parameter(p.name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=p.default) for p in record.params],
+        + [inspect.Parameter(p.name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=p.default) for p in record.params]
+        + [inspect.Parameter("precision", inspect.Parameter.KEYWORD_ONLY, default=DEFAULT_PRECISION)],
         return_annotation=torch.Tensor,
     )
     bound.__name__ = bound.__qualname__ = function

@@ -1,8 +1,8 @@
 """The value and gradient kernels: pure functions of tensors, compiled for large inputs.
 
 On tensors with at least ``COMPILE_MIN_NUMEL`` elements the kernels are compiled once per
-spec function with ``torch.compile(fullgraph=True, dynamic=True)``, which fuses the float64
-evaluation into one pass. ``COMPILE`` and ``COMPILE_MIN_NUMEL`` are settings of the package
+spec function and precision tier with ``torch.compile(fullgraph=True, dynamic=True)``, which
+fuses the evaluation in the tier's working dtype (:func:`numerics.working`) into one pass. ``COMPILE`` and ``COMPILE_MIN_NUMEL`` are settings of the package
 (``sgblend_spec.backends.torch.COMPILE = False`` always runs eagerly) and are read from it on
 each call. If compilation fails the kernel falls back to eager evaluation once, with a
 warning. Inside a user's ``torch.compile`` region the kernels are traced inline (no nested
@@ -20,22 +20,24 @@ import torch
 import sgblend_spec.backends.torch as package
 from sgblend_spec import formulas, spec
 
-from .numerics import NAMESPACE, WORKING, round_once, sum_to_shape
+from .numerics import NAMESPACE, round_once, sum_to_shape, working
 
 PARAM_NAMES = {name: record.param_names for name, record in spec.FUNCTIONS.items()}
 #: (value, grad, dxx) per spec function, looked up once (dynamo cannot trace globals()).
 FORMULAS = {name: formulas.FORMULAS[name] for name in spec.FUNCTIONS}
 
 
-def value_kernel(name: str, x: torch.Tensor, params: tuple[torch.Tensor, ...]) -> torch.Tensor:
-    """f(x; params), evaluated in float64 and rounded once to x's dtype."""
+def value_kernel(name: str, precision: str, x: torch.Tensor, params: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    """f(x; params), evaluated in the tier's working dtype and rounded once to x's dtype."""
     value = FORMULAS[name].value
-    kwargs = {n: p.to(WORKING) for n, p in zip(PARAM_NAMES[name], params)}
-    return round_once(value(NAMESPACE, x.to(WORKING), **kwargs), x.dtype)
+    wd = working(x.dtype, precision)
+    kwargs = {n: p.to(wd) for n, p in zip(PARAM_NAMES[name], params)}
+    return round_once(value(NAMESPACE, x.to(wd), **kwargs), x.dtype)
 
 
 def grad_kernel(
     name: str,
+    precision: str,
     needs: tuple[bool, ...],
     grad_out: torch.Tensor,
     x: torch.Tensor,
@@ -43,34 +45,36 @@ def grad_kernel(
 ) -> tuple[torch.Tensor, ...]:
     """grad_out·∂f/∂q for each needed q in (x, *params), reduced to q's shape and dtype."""
     grad = FORMULAS[name].grad
-    kwargs = {n: p.to(WORKING) for n, p in zip(PARAM_NAMES[name], params)}
-    partials = grad(NAMESPACE, x.to(WORKING), **kwargs)
-    g = grad_out.to(WORKING)
+    wd = working(x.dtype, precision)
+    kwargs = {n: p.to(wd) for n, p in zip(PARAM_NAMES[name], params)}
+    partials = grad(NAMESPACE, x.to(wd), **kwargs)
+    g = grad_out.to(wd)
     out = []
     for key, target, need in zip(("x", *PARAM_NAMES[name]), (x, *params), needs):
         if need:
-            # Reduce in float64, round once.
+            # Reduce in the working dtype, round once.
             out.append(round_once(sum_to_shape(g * partials[key], target.shape), target.dtype))
     return tuple(out)
 
 
 KERNELS = {"value": value_kernel, "grad": grad_kernel}
-COMPILED: dict[tuple[str, str], object] = {}
-COMPILE_FAILED: set[tuple[str, str]] = set()
+#: Compiled kernels by (kind, spec function, precision tier).
+COMPILED: dict[tuple[str, str, str], object] = {}
+COMPILE_FAILED: set[tuple[str, str, str]] = set()
 
 
-def specialised(kind: str, name: str):
-    """A kernel for one spec function with its own code object.
+def specialised(kind: str, name: str, precision: str):
+    """A kernel for one spec function and tier with its own code object.
 
-    Dynamo keeps its cache (and recompile limit) per code object; one per spec function
-    keeps the functions from evicting each other's compiled graphs.
+    Dynamo keeps its cache (and recompile limit) per code object; one per spec function and
+    tier keeps them from evicting each other's compiled graphs.
     """
     impl = KERNELS[kind]
 
     def kernel(*args):
-        return impl(name, *args)
+        return impl(name, precision, *args)
 
-    label = f"_{kind}_{name}"
+    label = f"_{kind}_{name}_{precision}"
     code = kernel.__code__.replace(co_name=label, co_qualname=label)
     return types.FunctionType(code, kernel.__globals__, label, None, kernel.__closure__)
 
@@ -83,15 +87,16 @@ def in_transform(args) -> bool:
     return any(isinstance(t, torch.Tensor) and torch._C._functorch.is_functorch_wrapped_tensor(t) for t in flat)
 
 
-def run(kind: str, name: str, numel: int, *args):
+def run(kind: str, name: str, precision: str, numel: int, *args):
     """Run a kernel: compiled for large inputs (when enabled), eagerly otherwise.
 
     A compiled kernel is a graph of plain tensors, so it is not used inside a torch.func
     transform, whose wrapped tensors it cannot take.
     """
-    key = (kind, name)
+    key = (kind, name, precision)
     if (
         package.COMPILE
+        and isinstance(numel, int)  # a SymInt (torch.export, ONNX): no guard on the size, trace inline
         and numel >= package.COMPILE_MIN_NUMEL
         and key not in COMPILE_FAILED
         and not torch.compiler.is_compiling()  # inside a user's compile: trace inline
@@ -99,7 +104,7 @@ def run(kind: str, name: str, numel: int, *args):
     ):
         compiled = COMPILED.get(key)
         if compiled is None:
-            compiled = COMPILED[key] = torch.compile(specialised(kind, name), fullgraph=True, dynamic=True)
+            compiled = COMPILED[key] = torch.compile(specialised(kind, name, precision), fullgraph=True, dynamic=True)
         try:
             return compiled(*args)
         except Exception as exc:  # no compiler toolchain, unsupported op, ...: stay correct
@@ -110,4 +115,4 @@ def run(kind: str, name: str, numel: int, *args):
                 RuntimeWarning,
                 stacklevel=3,
             )
-    return KERNELS[kind](name, *args)
+    return KERNELS[kind](name, precision, *args)

@@ -5,6 +5,14 @@ initial values and their checks, the authors' glorot draw of β, the projections
 step) is :mod:`sgblend_spec.layers`; a module here holds its parameters as ``nn.Parameter``
 of shape (num_parameters,), broadcast along dim 1 like ``nn.PReLU``, and checks the
 parameters it loads (``load_state_dict``, :func:`import_parameters`).
+
+Precision. Every module takes ``precision=`` ("fast", the default, or "exact"; see
+:mod:`.functional`), shows it in its repr and keeps it in its ``state_dict`` (extra state,
+so a checkpoint restores the tier; a state_dict saved before the tiers existed loads and
+keeps the module's own). A module's parameters are checked where they change
+(construction, ``load_state_dict``, :func:`import_parameters`, the constraint hook of
+:func:`register_constraints`), not on each call: a forward or backward reads nothing back
+from the device.
 """
 
 from __future__ import annotations
@@ -16,7 +24,7 @@ from torch import nn
 from sgblend_spec import checks, layers, spec
 
 from .contract import dtype_name, from_numpy
-from .functional import evaluate, swish
+from .functional import DEFAULT_PRECISION, evaluate, swish
 from .numerics import NAMESPACE
 
 _D = {name: record.defaults for name, record in spec.FUNCTIONS.items()}
@@ -34,6 +42,40 @@ class _Activation(nn.Module):
     :class:`sgblend_spec.layers.LayerParameter`."""
 
     num_parameters: int
+    precision: str = DEFAULT_PRECISION
+
+    def _set_precision(self, precision: str) -> None:
+        self.precision = checks.check_precision(type(self).__name__, precision)
+
+    def get_extra_state(self) -> torch.Tensor:
+        """The precision tier, saved in the state_dict as a 0-d int8 tensor holding its index in
+        ``spec.PRECISIONS`` (a tensor, so safetensors and transformers' save_pretrained keep it)."""
+        return torch.tensor(spec.PRECISIONS.index(self.precision), dtype=torch.int8)
+
+    def set_extra_state(self, state) -> None:
+        if isinstance(state, torch.Tensor):
+            if state.device.type == "meta":  # an empty model being materialised: keep the tier
+                return
+            index = int(state.reshape(-1)[0]) if state.numel() else -1
+            if not 0 <= index < len(spec.PRECISIONS):
+                raise ValueError(f"{type(self).__name__}: loaded precision index {index} is not one of "
+                                 f"{dict(enumerate(spec.PRECISIONS))}")
+            state = spec.PRECISIONS[index]
+        elif isinstance(state, dict):
+            state = state.get("precision", self.precision)
+        self._set_precision(state)
+
+    def check_parameters_(self) -> "_Activation":
+        """ValueError unless every parameter is finite and maps into the function's domain
+        (one host read; run where parameters change, e.g. after an optimizer step)."""
+        for raw, lp in getattr(self, "layer_parameters", {}).items():
+            t = getattr(self, raw).detach()
+            ok = checks.domain_mask(lp.parameter, lp.to_spec(t), torch.isfinite)
+            if not bool(ok.all()):
+                bad = float(t[~ok].reshape(-1)[0])
+                raise ValueError(f"{type(self).__name__}: parameter '{raw}' left its domain "
+                                 f"({checks.domain_message(self.function, lp.parameter)}), got {bad!r}")
+        return self
 
     def _make_parameters(self, initial: dict, num_parameters: int, device, dtype) -> None:
         name = type(self).__name__
@@ -67,7 +109,7 @@ class _Activation(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         params = {lp.parameter.name: self._channel(lp.to_spec(getattr(self, raw)), x)
                   for raw, lp in self.layer_parameters.items()}
-        return evaluate(self.function, x, params)
+        return evaluate(self.function, x, params, self.precision, check_domain=False)
 
     def project_(self) -> "_Activation":
         """Project each constrained parameter, in place (after a step): the authors' scalar α by
@@ -96,6 +138,11 @@ class _Activation(nn.Module):
                 value = value.detach().to("cpu", torch.float64).numpy()
             checks.check_loaded(type(self).__name__, self.function, name, value, tuple(param.shape))
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        # A state_dict from before the precision tiers has no extra state: keep the module's tier.
+        missing = args[2] if len(args) > 2 else kwargs.get("missing_keys", [])
+        key = prefix + torch.nn.modules.module._EXTRA_STATE_KEY_SUFFIX
+        if key in missing:
+            missing.remove(key)
 
 
 class Swish(_Activation):
@@ -103,32 +150,34 @@ class Swish(_Activation):
 
     function = "swish"
 
-    def __init__(self, beta: float = _D["swish"]["beta"]):
+    def __init__(self, beta: float = _D["swish"]["beta"], *, precision: str = DEFAULT_PRECISION):
         super().__init__()
         self.beta = checks.validate("swish", {"beta": beta})["beta"]
         self.num_parameters = 1
+        self._set_precision(precision)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return swish(x, self.beta)
+        return swish(x, self.beta, precision=self.precision)
 
     def extra_repr(self) -> str:
-        return f"beta={self.beta!r}"
+        return f"beta={self.beta!r}, precision={self.precision!r}"
 
 
 class GELU(_Activation):
     """GELU in one of its three forms: approximate='none' (exact x·Φ(x)), 'tanh', 'sigmoid'."""
 
-    def __init__(self, approximate: str = "none"):
+    def __init__(self, approximate: str = "none", *, precision: str = DEFAULT_PRECISION):
         super().__init__()
         self.function = layers.choose("GELU", "approximate", approximate, layers.GELU_FORMS)
         self.approximate = approximate
         self.num_parameters = 1
+        self._set_precision(precision)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return evaluate(self.function, x, {})
+        return evaluate(self.function, x, {}, self.precision)
 
     def extra_repr(self) -> str:
-        return f"approximate={self.approximate!r}"
+        return f"approximate={self.approximate!r}, precision={self.precision!r}"
 
 
 class SSwish(_Activation):
@@ -145,15 +194,17 @@ class SSwish(_Activation):
     function = "sswish"
 
     def __init__(self, beta: float | None = None, gamma: float = _D["sswish"]["gamma"], num_parameters: int = 1,
-                 *, device=None, dtype=None):
+                 *, device=None, dtype=None, precision: str = DEFAULT_PRECISION):
         super().__init__()
+        self._set_precision(precision)
         self._make_parameters({"beta": beta, "gamma": gamma}, num_parameters, device, dtype)
         self.beta_init = self.layer_parameters["beta"].initial
         self.gamma_init = self.layer_parameters["gamma"].initial
 
     def extra_repr(self) -> str:
         beta = "glorot_uniform" if self.beta_init is None else repr(self.beta_init)
-        return f"num_parameters={self.num_parameters}, beta_init={beta}, gamma_init={self.gamma_init!r}"
+        return (f"num_parameters={self.num_parameters}, beta_init={beta}, gamma_init={self.gamma_init!r}, "
+                f"precision={self.precision!r}")
 
 
 class SGBlend(_Activation):
@@ -171,8 +222,9 @@ class SGBlend(_Activation):
 
     def __init__(self, alpha: float = _D["sgblend"]["alpha"], beta: float | None = None,
                  gamma: float = _D["sgblend"]["gamma"], gelu: str = "sigmoid", num_parameters: int = 1,
-                 *, device=None, dtype=None):
+                 *, device=None, dtype=None, precision: str = DEFAULT_PRECISION):
         super().__init__()
+        self._set_precision(precision)
         self.function = layers.choose("SGBlend", "gelu", gelu, layers.SGBLEND_VARIANTS)
         self.gelu = gelu
         self._make_parameters({"alpha": alpha, "beta": beta, "gamma": gamma}, num_parameters, device, dtype)
@@ -190,7 +242,7 @@ class SGBlend(_Activation):
     def extra_repr(self) -> str:
         beta = "glorot_uniform" if self.beta_init is None else repr(self.beta_init)
         return (f"num_parameters={self.num_parameters}, gelu={self.gelu!r}, alpha_init={self.alpha_init!r}, "
-                f"beta_init={beta}, gamma_init={self.gamma_init!r}")
+                f"beta_init={beta}, gamma_init={self.gamma_init!r}, precision={self.precision!r}")
 
 
 class LambdaGELU(_Activation):
@@ -204,8 +256,10 @@ class LambdaGELU(_Activation):
 
     function = "lambda_gelu"
 
-    def __init__(self, lam: float = _D["lambda_gelu"]["lam"], num_parameters: int = 1, *, device=None, dtype=None):
+    def __init__(self, lam: float = _D["lambda_gelu"]["lam"], num_parameters: int = 1, *, device=None, dtype=None,
+                 precision: str = DEFAULT_PRECISION):
         super().__init__()
+        self._set_precision(precision)
         self._make_parameters({"lam": lam}, num_parameters, device, dtype)
         self.lam_init = self.layer_parameters["rho"].initial
 
@@ -215,20 +269,23 @@ class LambdaGELU(_Activation):
         return 1 + self.rho * self.rho
 
     def extra_repr(self) -> str:
-        return f"num_parameters={self.num_parameters}, lam_init={self.lam_init!r}"
+        return f"num_parameters={self.num_parameters}, lam_init={self.lam_init!r}, precision={self.precision!r}"
 
 
 def register_constraints(optimizer: torch.optim.Optimizer, model: nn.Module):
     """Run ``project_()`` on every activation module of ``model`` after each ``optimizer.step()``.
 
     This is the Keras constraint semantics of the authors' layer (applied after the update,
-    not at initialisation). Returns the hook handle; ``handle.remove()`` undoes it.
+    not at initialisation). The hook then checks the parameters (``check_parameters_``: a
+    ValueError naming one that is no longer finite): the one host read per step, where the
+    parameters change, instead of one per forward call. Returns the hook handle;
+    ``handle.remove()`` undoes it.
     """
     modules = [m for m in model.modules() if isinstance(m, _Activation)]
 
     def project(opt, args, kwargs) -> None:
         for m in modules:
-            m.project_()
+            m.project_().check_parameters_()
 
     return optimizer.register_step_post_hook(project)
 
@@ -243,6 +300,9 @@ def import_parameters(module: nn.Module, parameters: dict) -> nn.Module:
     """
     state = {}
     for k, v in parameters.items():
+        if k == torch.nn.modules.module._EXTRA_STATE_KEY_SUFFIX:  # the precision tier of a state_dict
+            state[k] = v if isinstance(v, torch.Tensor) else torch.as_tensor(np.asarray(v))
+            continue
         if not isinstance(v, torch.Tensor):
             kind = np.asarray(v).dtype
             if kind.kind != "f" and kind.name != "bfloat16":

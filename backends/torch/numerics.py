@@ -1,8 +1,11 @@
-"""Torch numerics: the formulas' namespace, the float64 working dtype, single rounding to a
-narrow dtype, and the thread-count-independent reduction of a partial to a parameter's shape.
+"""Torch numerics: the formulas' namespace, the working dtype of each precision tier, single
+rounding to a narrow dtype, and the thread-count-independent reduction of a partial to a
+parameter's shape.
 
-float16, bfloat16 and float32 inputs are evaluated in :data:`WORKING` (float64) and rounded
-once to the input dtype (:func:`round_once`); float64 is evaluated natively.
+Precision tiers (``spec.PRECISIONS``, :func:`working`): "exact" evaluates float16, bfloat16
+and float32 inputs in float64 (:data:`WORKING`) and rounds once to the input dtype
+(:func:`round_once`); "fast" evaluates them in float32 arithmetic (float16/bfloat16 rounded
+once from float32), with no float64 anywhere. float64 is evaluated natively in both.
 """
 
 from __future__ import annotations
@@ -26,12 +29,21 @@ NAMESPACE = Namespace(
     finite=lambda a: torch.clamp(a, -torch.finfo(a.dtype).max, torch.finfo(a.dtype).max),
 )
 
-#: The dtype every quantity is evaluated in.
+#: The dtype the "exact" tier evaluates every quantity in.
 WORKING = torch.float64
+#: The dtype the "fast" tier evaluates float16/bfloat16/float32 in.
+FAST_WORKING = torch.float32
+
+
+def working(dtype: torch.dtype, precision: str) -> torch.dtype:
+    """The dtype an input of ``dtype`` is evaluated in under ``precision``: float64 for
+    float64 input and for the "exact" tier, float32 for the "fast" tier."""
+    return WORKING if precision == "exact" or dtype == torch.float64 else FAST_WORKING
 
 
 def round_once(result: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """Round a float64 ``result`` to ``dtype`` with a single rounding.
+    """Round a float64 (or, in the fast tier, float32) ``result`` to ``dtype`` with a single
+    rounding (float32 -> float16/bfloat16 is one rounding as it is).
 
     torch converts float64 to bfloat16 through float32, which rounds twice. Rounding to
     float32 *to odd* first (truncate toward zero, set the last bit if anything was cut)
@@ -39,7 +51,7 @@ def round_once(result: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     """
     if result.dtype == dtype:
         return result
-    if dtype not in (torch.float16, torch.bfloat16):
+    if dtype not in (torch.float16, torch.bfloat16) or result.dtype != torch.float64:
         return result.to(dtype)
     as32 = result.to(torch.float32)
     back = as32.to(torch.float64)

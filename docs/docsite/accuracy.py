@@ -9,6 +9,7 @@ import json
 import math
 from pathlib import Path
 
+from . import error_plots
 from .common import TEX_COMMAND, BuildError, doc_html, esc, table
 from .function_pages import quantity_label
 
@@ -17,14 +18,18 @@ from .function_pages import quantity_label
 def tolerance_page(spec) -> str:
     from conformance import ulp
 
-    rows = [[esc(d), esc(b["value"]), esc(b["derivative"]),
-             "yes" if d in spec.INPUT_SENSITIVE_DTYPES else "no"] for d, b in spec.ULP_BOUNDS.items()]
+    rows = [[esc(d)] + [esc(spec.TIER_BOUNDS[tier][d][kind]) for tier in spec.PRECISIONS
+                        for kind in ("value", "derivative")] for d in spec.DTYPES]
+    headers = ["dtype"] + [f"{tier}: {kind} (ULP)" for tier in spec.PRECISIONS for kind in ("value", "derivatives")]
     return "\n".join([
         "<h1>Accuracy contract and tolerance model</h1>",
         "<p>Every backend is measured against the 50-digit mpmath oracle "
-        "(<code>sgblend_spec.mp</code>), correctly rounded to each dtype. The published bounds "
-        "(<code>sgblend_spec.spec.ULP_BOUNDS</code>):</p>",
-        table(["dtype", "value (ULP)", "derivatives (ULP)", "input-sensitive scale"], rows, "bounds"),
+        "(<code>sgblend_spec.mp</code>), correctly rounded to each dtype. The published bounds, "
+        "per precision tier (<code>precision=</code>; <code>sgblend_spec.spec.TIER_BOUNDS</code>): "
+        "\"exact\" evaluates float16/bfloat16/float32 in float64 and rounds once (the NumPy "
+        "reference's default); \"fast\" computes them in float32 arithmetic with compensated "
+        "arguments (the framework backends' default).</p>",
+        table(headers, rows, "bounds"),
         f"<h2><code>spec.ulp_bound</code></h2>{doc_html(spec.ulp_bound.__doc__)}",
         "<h2>How the error is measured (<code>conformance/ulp.py</code>)</h2>",
         doc_html(ulp.__doc__),
@@ -104,8 +109,44 @@ def worst_cell(entries: list[dict]) -> str:
     return cell + (f' <span class="fail">({failed} over)</span>' if failed else "")
 
 
+_SERIES: dict[int, tuple[list, list]] = {}
+_NAIVE = error_plots.Naive()
+
+
+def plotted_series(results) -> list:
+    """The error plots' series for these results: backends and tiers, native ops, the naive
+    port (its errors computed once per build, per function)."""
+    key = id(results)
+    if key not in _SERIES or _SERIES[key][0] is not results:
+        _SERIES.clear()
+        _SERIES[key] = (results, error_plots.series_of(results) + [_NAIVE])
+    return _SERIES[key][1]
+
+
+def error_figure_html(record, results) -> str:
+    """The function page's error-against-x figure (inline SVG), or a note on what is missing."""
+    svg = error_plots.error_figure(record, plotted_series(results))
+    if svg is None:
+        return ('<p class="note">The conformance results carry no per-x samples for this function; '
+                "rerun <code>nox -s conformance</code> to draw its error plot.</p>")
+    natives = [b.removesuffix("-native") for b, r in results if error_plots.is_native(b, r)
+               and any(e["function"] == record.name for e in r["entries"])]
+    native = (f"the native op of {', '.join(natives)} (<code>nox -s native</code>), " if natives else "")
+    return (f'<figure class="errors" id="errors-{esc(record.name)}">{svg}<figcaption>Error in ULPs of the float32 '
+            "value (above) and of ∂f/∂x (below) against x over the whole float32 range, from the smallest "
+            "subnormal to the overflow edge ±3.4·10³⁸: a log scale both ways from 0, the subnormals grey, and "
+            "the decades 0.1 ≤ |x| ≤ 100 (where the functions change shape) shaded and drawn ten times wider. One marker series per backend and "
+            f"precision tier in <code>conformance-results/</code>, {native}and a naive float32 port of the "
+            "same formula (σ = 1/(1 + e^−z), Φ = ½(1 + erf(z/√2)), computed when the site was built). Points: "
+            "the conformance grid (every magnitude, the overflow points, a dense stretch around 0) and the "
+            "worst Hypothesis point per bin of x, each the worst over the parameter cases tested; the dashed "
+            "line is the bound. Errors under 0.1 ULP (exact results included) sit on the bottom line, NaN or "
+            "±∞ where a number was due on the top one.</figcaption></figure>")
+
+
 def function_accuracy_html(record, results, spec) -> str:
-    """The "Measured accuracy" section of a function page: backend × dtype × quantity."""
+    """The "Measured accuracy" section of a function page: the error plot, then backend ×
+    dtype × quantity."""
     if not results:
         return NO_RESULTS
     rows = []
@@ -118,7 +159,8 @@ def function_accuracy_html(record, results, spec) -> str:
                         + [ulp_cell(entries.get((dtype, q))) for q in record.quantities])
     if not rows:
         return "<p>No conformance result covers this function.</p>"
-    return ("<p>Max error in ULPs (bound in brackets; red = over the bound).</p>"
+    return (error_figure_html(record, results)
+            + "<p>Max error in ULPs (bound in brackets; red = over the bound).</p>"
             + table(["Backend", "dtype"] + [quantity_label(record, q) for q in record.quantities], rows, "accuracy"))
 
 
@@ -129,8 +171,18 @@ def accuracy_page(results, spec) -> str:
         return "\n".join(s) + NO_RESULTS
     s.append("<p>Max error in ULPs against the mpmath oracle over the conformance grid, worst over "
              "the value and every derivative; bound in brackets (see the "
-             '<a href="tolerance.html">accuracy contract</a>). Per-quantity tables are on each function\'s page.</p>')
-    for backend, report in results:
+             '<a href="tolerance.html">accuracy contract</a>). Per-quantity tables and the error '
+             "against x are on each function\'s page.</p>")
+    series = plotted_series(results)
+    s.append(f'<figure class="errors" id="accuracy-summary">{error_plots.summary_figure(series, spec.FUNCTIONS)}'
+             "<figcaption>Float32 max error in ULPs of the value (above) and of ∂f/∂x (below), per function: "
+             "each backend and precision tier, each framework's native op where it has one (exact and tanh "
+             "GELU, SiLU = swish at β = 1; <code>nox -s native</code>) and a naive float32 port of the same "
+             "formula. Log scale; the dashed line is the bound; a bar at the top is a NaN or ±∞ where a "
+             "number was due.</figcaption></figure>")
+    natives = [(b, r) for b, r in results if error_plots.is_native(b, r)]
+    results = [(b, r) for b, r in results if not error_plots.is_native(b, r)]
+    for backend, report in results + natives:
         dtypes = [d for d in spec.DTYPES if any(e["dtype"] == d for e in report["entries"])]
         rows = []
         for name in spec.FUNCTIONS:
@@ -140,8 +192,12 @@ def accuracy_page(results, spec) -> str:
         about = esc(report.get("implementation") or backend)
         if report.get("version"):
             about += f" ({esc(report['version'])})"
-        s.append(f'<h2 id="backend-{esc(backend)}">Backend <code>{esc(backend)}</code></h2><p>{about}; '
-                 f"from <code>{esc(backend)}.json</code>.</p>")
+        tier = "" if error_plots.is_native(backend, report) else f"; precision tier {esc(report.get('precision', 'exact'))}"
+        kind = ("Native op" if error_plots.is_native(backend, report) else "Backend")
+        s.append(f'<h2 id="backend-{esc(backend)}">{kind} <code>{esc(backend)}</code></h2><p>{about}{tier}; '
+                 f"from <code>{esc(backend)}.json</code>"
+                 + (" (the framework's own functions, for comparison: not expected to meet the bounds, "
+                    "and not counted below)" if kind == "Native op" else "") + ".</p>")
         s.append(table(["Function"] + [esc(d) for d in dtypes], rows, "accuracy summary"))
     failures = [(b, e) for b, r in results for e in r["entries"] if not e["passed"]]
     s.append(f"<h2>Entries over the bound ({len(failures)})</h2>")

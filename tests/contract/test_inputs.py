@@ -138,13 +138,13 @@ def test_special_values_do_not_leak_into_neighbours(backend, mode, name):
         np.testing.assert_array_equal(bits(a)[1::2], bits(b)[1::2])
 
 
-def _tail_tolerance(dtype: str, x: float, want: float) -> float:
+def _tail_tolerance(dtype: str, x: float, want: float, precision: str = "exact") -> float:
     """The published bound at the oracle value ``want``: N ULPs (subnormal spacing included),
     and for float64 N ULPs of the input-sensitive scale |x·f''| ≈ |x|·|f'| (conformance/ulp.py)."""
     spacing = float(np.spacing(np.abs(np.array(want)).astype(dtype)))
     if dtype == "float64":
         spacing = max(spacing, float(np.spacing(abs(want) * (1 + abs(x)))), 5e-324 * (1 + abs(x)))
-    return spec.ulp_bound("x", dtype) * spacing
+    return spec.ulp_bound("x", dtype, precision) * spacing
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32", "float16"])
@@ -154,8 +154,11 @@ def test_swish_gradient_in_the_far_negative_tail_is_the_oracle_value_not_zero(ba
     float64 subnormals too; TensorFlow and XLA flush float64 below -708, the conformance
     suite's FTZ tier; JAX under jit, see tests/jax for eager)."""
     xs = backend.tail_points[dtype]
-    got = backend.tail_gradient(dtype, xs)
-    for v, g in zip(xs, got.astype(np.float64).tolist()):
-        want = float(mp.round_to(mp.evaluate("swish", v, {"beta": 1.0})["x"][0], dtype))
-        assert want != 0.0 and g != 0.0, (v, g)
-        assert abs(g - want) <= _tail_tolerance(dtype, v, want), (v, g, want)
+    for precision in spec.PRECISIONS:
+        got = backend.tail_gradient(dtype, xs, precision)
+        for v, g in zip(xs, got.astype(np.float64).tolist()):
+            want = float(mp.round_to(mp.evaluate("swish", v, {"beta": 1.0})["x"][0], dtype))
+            if precision == "fast" and g == 0.0 and abs(want) < np.finfo(dtype).tiny:
+                continue  # float32 arithmetic on TensorFlow/XLA flushes a subnormal result (FTZ allowance)
+            assert want != 0.0 and g != 0.0, (v, g, precision)
+            assert abs(g - want) <= _tail_tolerance(dtype, v, want, precision), (v, g, want, precision)

@@ -100,7 +100,13 @@ def test_a_declared_flushing_dtype_shows_raw_and_flush_to_zero_figures(venv, tmp
     assert value["raw_max_ulp"] is not None and value["raw_max_ulp"] > value["max_ulp"]
 
 
-def test_precision_fast_is_refused_until_its_bounds_exist(venv, tmp_path):
-    run = _run(venv / "sgblend-conformance", "--backend", "numpy", "--precision", "fast", cwd=tmp_path)
-    assert run.returncode != 0
-    assert "precision='fast' bounds are not defined yet" in run.stdout + run.stderr
+def test_precision_fast_applies_the_fast_tier_bounds(venv, tmp_path):
+    """--precision fast runs the implementation in the fast tier and holds it to that tier's
+    bounds (float32: value 4, derivatives 8 ULP), recorded in the report."""
+    run = _run(venv / "sgblend-conformance", "--backend", "numpy", "--precision", "fast", "--functions", "swish",
+               "--dtypes", "float32", "--report-json", str(tmp_path / "report.json"), "--", "-k", "test_grid",
+               cwd=tmp_path)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["precision"] == "fast"
+    assert {e["bound"] for e in report["entries"] if e["quantity"] == "value"} == {4}

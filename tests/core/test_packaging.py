@@ -30,7 +30,7 @@ def test_wheel_installs_and_imports_in_a_clean_venv(tmp_path):
     listing = subprocess.run([str(python), "-m", "pip", "show", "-f", "sgblend-spec"],
                              check=True, capture_output=True, text=True).stdout
     packages = sorted(p.parent for p in (ROOT / "backends").glob("*/__init__.py"))
-    assert [p.name for p in packages] == sorted(["torch", "tensorflow", "jax"])
+    assert {"torch", "tensorflow", "jax"} <= {p.name for p in packages}
     for package in packages:  # every module of every backend package ships
         for module in package.glob("*.py"):
             assert f"sgblend_spec/backends/{package.name}/{module.name}" in listing

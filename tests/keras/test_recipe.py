@@ -1,4 +1,4 @@
-"""The λ-GELU training recipe in Keras 3: hardening callback, λ-aware update, ReLU
+"""The λ-GELU training recipe in Keras 3 (every Keras backend): hardening callback, λ-aware update, ReLU
 substitution, and the activation swap for Sequential and functional models."""
 
 from __future__ import annotations
@@ -8,7 +8,6 @@ import math
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from sgblend_spec import hardening as H
 
@@ -32,7 +31,7 @@ def _mlp(B, seed: int, width: int = 32) -> keras.Model:
 
 
 def _lams(B, model) -> np.ndarray:
-    return np.concatenate([np.asarray(layer.lam).ravel() for layer in model.layers if isinstance(layer, B.LambdaGELU)])
+    return np.concatenate([keras.ops.convert_to_numpy(layer.lam).ravel() for layer in model.layers if isinstance(layer, B.LambdaGELU)])
 
 
 def _fit(B, model, epochs, callbacks=(), lr=1e-2):
@@ -50,7 +49,7 @@ def test_lambda_reaches_the_target_under_the_callback(B):
 
     class Record(keras.callbacks.Callback):
         def on_train_batch_end(self, batch, logs=None):
-            floors.append((int(self.model.optimizer.iterations.numpy()), callback.lam_floor, _lams(B, model)))
+            floors.append((int(keras.ops.convert_to_numpy(self.model.optimizer.iterations)), callback.lam_floor, _lams(B, model)))
 
     _fit(B, model, epochs=5, callbacks=[callback, Record()])  # 8 steps per epoch, 40 in all
     for step, floor, lams in floors:
@@ -100,6 +99,29 @@ def test_recipe_errors_name_the_argument(B):
         B.register_lambda_update(keras.optimizers.SGD(), unbuilt)
 
 
+def test_lambda_update_scales_rho_steps_by_kappa_in_fit(B):
+    """One SGD step of ``fit``: with the λ-aware update ρ moves κ(λ) times as far (every
+    backend's optimizer path: TensorFlow apply_gradients, JAX stateless_apply, torch apply)."""
+    x, y = _task(0, n=64)
+    steps = []
+    for registered in (False, True):
+        model = _mlp(B, 0)
+        layers = [layer for layer in model.layers if isinstance(layer, B.LambdaGELU)]
+        for layer in layers:
+            layer.rho.assign(keras.ops.full(tuple(layer.rho.shape), 1.5))  # λ = 3.25, κ ≈ 11.6
+        optimizer = keras.optimizers.SGD(0.1)
+        if registered:
+            B.register_lambda_update(optimizer, model)
+        model.compile(optimizer=optimizer, loss="mse")
+        model.fit(x, y, batch_size=64, epochs=1, shuffle=False, verbose=0)
+        rhos = [keras.ops.convert_to_numpy(layer.rho).astype(np.float64).ravel() for layer in layers]
+        steps.append(np.concatenate(rhos) - 1.5)
+    kappa = H.lam_gradient_scale(1 + 1.5**2)
+    assert kappa > 10 and np.max(np.abs(steps[0])) > 1e-4
+    # up to the float32 rounding of ρ after each step (ULP(1.5) = 1.2e-7, times κ)
+    np.testing.assert_allclose(steps[1], kappa * steps[0], rtol=1e-4, atol=2 * kappa * 2.0**-23)
+
+
 # ----------------------------------------------------------------------------- activation swap
 def _functional():
     keras.utils.set_random_seed(1)
@@ -119,7 +141,7 @@ def test_swap_preserves_every_other_layer_and_its_weights(B):
     model = _functional()
     x = np.random.default_rng(0).normal(size=(16, 6)).astype(np.float32)
     model(x, training=True)  # BatchNormalization statistics become non-trivial
-    weights = {v.path: (id(v), v.numpy()) for v in model.weights}
+    weights = {v.path: (id(v), keras.ops.convert_to_numpy(v)) for v in model.weights}
     swapped, sites = B.swap_activations(model, ("gelu", "silu"), lambda layer: B.SGBlend(beta=1.0))
     assert sites == ["shared_gelu", "silu", "inner/inner_swish"]  # a layer called twice is one site
     names = {layer.name: layer for layer in model.layers}
@@ -129,7 +151,7 @@ def test_swap_preserves_every_other_layer_and_its_weights(B):
     new = [layer for layer in swapped._flatten_layers() if isinstance(layer, B.SGBlend)]
     assert len(new) == 3  # the shared GELU got one shared SG-Blend
     for v in model.weights:
-        assert id(v) == weights[v.path][0] and np.array_equal(v.numpy(), weights[v.path][1])
+        assert id(v) == weights[v.path][0] and np.array_equal(keras.ops.convert_to_numpy(v), weights[v.path][1])
     swapped_ids = {id(v) for v in swapped.weights}
     assert {id(v) for v in model.weights} <= swapped_ids
     assert len(swapped.weights) == len(model.weights) + 3 * 3
@@ -162,7 +184,8 @@ def test_fused_activations_are_swapped_unless_skipped(B):
     swapped, sites = B.swap_activations(model, "relu", B.LambdaGELU)
     assert sites == ["fused", "separate"] and isinstance(swapped.layers[0].activation, B.LambdaGELU)
     assert swapped.layers[0] is not model.layers[0]  # a copy, holding copies of the weights
-    np.testing.assert_array_equal(swapped.layers[0].kernel.numpy(), model.layers[0].kernel.numpy())
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(swapped.layers[0].kernel),
+                                  keras.ops.convert_to_numpy(model.layers[0].kernel))
 
 
 def test_swap_by_name_matches_every_keras_spelling_and_reports_each_site(B):
@@ -186,7 +209,7 @@ def test_swap_by_name_matches_every_keras_spelling_and_reports_each_site(B):
     only_gelu, sites = B.swap_activations(model, "gelu", lambda layer: B.GELU())
     assert sites == ["conv", "dense"]
     # a GELU everywhere else unchanged: the swapped model computes what the original did (to rounding)
-    np.testing.assert_allclose(only_gelu(x), model(x), atol=1e-5)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(only_gelu(x)), keras.ops.convert_to_numpy(model(x)), atol=1e-5)
     with pytest.raises(ValueError, match=r"its activations are: .*Activation\('relu'\).*Conv1D\(activation='gelu'\)"):
         B.swap_activations(model, "tanh", B.GELU)
 
@@ -210,5 +233,5 @@ def test_swapped_model_saves_and_loads(B, tmp_path):
     swapped.save(path)
     loaded = keras.models.load_model(path)
     x = np.linspace(-2, 2, 9, dtype=np.float32).reshape(3, 3)
-    np.testing.assert_array_equal(loaded(x), swapped(x))
-    assert math.isclose(float(np.asarray(loaded.layers[1].lam)[0]), 2.0, rel_tol=1e-6)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(loaded(x)), keras.ops.convert_to_numpy(swapped(x)))
+    assert math.isclose(float(keras.ops.convert_to_numpy(loaded.layers[1].lam)[0]), 2.0, rel_tol=1e-6)

@@ -80,12 +80,12 @@ def test_lambda_gelu_reparameterisation():
 
 def test_repr():
     assert repr(B.SGBlend(beta=1.0)) == (
-        "SGBlend(num_parameters=1, gelu='sigmoid', alpha_init=0.0, beta_init=1.0, gamma_init=0.0)"
+        "SGBlend(num_parameters=1, gelu='sigmoid', alpha_init=0.0, beta_init=1.0, gamma_init=0.0, precision='fast')"
     )
     assert "beta_init=glorot_uniform" in repr(B.SSwish())
-    assert repr(B.LambdaGELU(lam=2.5, num_parameters=4)) == "LambdaGELU(num_parameters=4, lam_init=2.5)"
-    assert repr(B.GELU("tanh")) == "GELU(approximate='tanh')"
-    assert repr(B.Swish(2.0)) == "Swish(beta=2.0)"
+    assert repr(B.LambdaGELU(lam=2.5, num_parameters=4)) == "LambdaGELU(num_parameters=4, lam_init=2.5, precision='fast')"
+    assert repr(B.GELU("tanh")) == "GELU(approximate='tanh', precision='fast')"
+    assert repr(B.Swish(2.0)) == "Swish(beta=2.0, precision='fast')"
 
 
 @pytest.mark.parametrize("make", [lambda: B.SGBlend(), lambda: B.SSwish(), lambda: B.LambdaGELU(lam=3.0)])
@@ -185,12 +185,19 @@ def test_gelu_and_swish_modules_match_torch():
     assert torch.allclose(B.Swish()(x), F.silu(x), rtol=1e-12, atol=1e-15)
 
 
-def test_invalid_parameter_at_forward_is_reported():
+def test_invalid_parameter_is_reported_where_parameters_change():
+    """A module checks its parameters where they change (issue #17: no host read per call):
+    the constraint hook after a step, or check_parameters_(); the forward itself gives NaN."""
     m = B.SGBlend(beta=1.0)
     with torch.no_grad():
         m.beta.fill_(math.nan)
     with pytest.raises(ValueError, match="beta"):
-        m(torch.randn(3))
+        m.check_parameters_()
+    opt = torch.optim.SGD(m.parameters(), lr=0.1)
+    B.register_constraints(opt, m)
+    with pytest.raises(ValueError, match="beta"):
+        opt.step()
+    assert torch.isnan(m(torch.randn(3))).all()
 
 
 def test_torch_compile_fullgraph_no_graph_break(monkeypatch):

@@ -240,7 +240,7 @@ def test_swap_preserves_every_other_module_parameter_and_buffer():
     assert new[0] is new[3]  # the shared GELU got one shared replacement
     assert len({id(m) for m in new}) == 4
     assert all(m.alpha.dtype == torch.float64 and not m.training for m in new)
-    assert set(after_state) - set(state) == {f"{s}.{p}" for s in sites for p in ("alpha", "beta", "gamma")}
+    assert set(after_state) - set(state) == {f"{s}.{p}" for s in sites for p in ("alpha", "beta", "gamma", "_extra_state")}
     model(torch.randn(5, 3, 7, dtype=torch.float64))
 
 

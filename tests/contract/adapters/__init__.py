@@ -138,8 +138,8 @@ class Adapter:
     def contiguous(self, x):
         return x
 
-    def tail_gradient(self, dtype: str, xs: list[float]) -> np.ndarray:
-        _, dx = self.value_and_grads("swish", self.array(xs, dtype), {"beta": 1.0})
+    def tail_gradient(self, dtype: str, xs: list[float], precision: str = "exact") -> np.ndarray:
+        _, dx = self.value_and_grads("swish", self.array(xs, dtype), {"beta": 1.0, "precision": precision})
         return dx
 
     # ----------------------------------------------------------------- layers
@@ -155,6 +155,12 @@ class Adapter:
 
     def assign(self, layer, raw: str, values: list[float]) -> None:
         raise NotImplementedError
+
+    #: Whether a layer's call checks its parameters (ValueError); else ``check_layer`` does.
+    layers_check_at_call = True
+
+    def check_layer(self, layer) -> None:
+        raise Unsupported("this backend's layers check their parameters at call time")
 
     def call_layer(self, layer, x) -> np.ndarray:
         return self.to_numpy(layer(x))

@@ -90,6 +90,13 @@ class TorchAdapter(Adapter):
         with self.torch.no_grad():
             parameter.copy_(self.torch.tensor(values, dtype=parameter.dtype).reshape(parameter.shape))
 
+    #: Modules check their parameters where they change (construction, loading, the
+    #: register_constraints step hook, check_parameters_()), not in forward (no host read).
+    layers_check_at_call = False
+
+    def check_layer(self, layer):
+        layer.check_parameters_()
+
     def call_layer(self, layer, x):
         with self.torch.no_grad():
             return self.to_numpy(layer(x))

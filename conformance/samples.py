@@ -1,0 +1,97 @@
+"""Per-x errors for the docs' error plots: a bounded, deterministic sample of the run.
+
+The accuracy table keeps one number per (function, dtype, quantity); the docs plot the
+error against x. Every checked point is offered to :data:`SAMPLES` (``checks.compare``);
+it keeps, for the value and ∂f/∂x:
+
+* every fixed point (the grid of ``test_grid`` and the special points), with the worst
+  error over the parameter cases at each x;
+* of the Hypothesis points (``test_random``), the worst in each bin of x — one bin per
+  sign and binade (eight binades per bin in float64), eight per binade for
+  1/32 ≤ |x| < 128 — so the sample is a few hundred points however long the run.
+
+Both are deterministic for a given run; the report JSON carries them under ``samples``
+(one compact line per series), a few hundred kilobytes per backend.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+#: The quantities sampled (the docs plot these).
+QUANTITIES = ("value", "x")
+#: Significant digits that round-trip an x of each dtype through the JSON.
+_DIGITS = {"float16": 5, "bfloat16": 4, "float32": 9, "float64": 17}
+
+
+def _bin(x: float, dtype: str) -> tuple[int, int, int]:
+    if x == 0:
+        return (0, 0, 0)
+    mantissa, exponent = math.frexp(abs(x))  # |x| = mantissa · 2^exponent, mantissa in [0.5, 1)
+    fine = 8 if -4 <= exponent <= 7 else 1
+    width = 8 if dtype == "float64" else 1
+    return (1 if x > 0 else -1, exponent // width, int((mantissa - 0.5) * 2 * fine))
+
+
+class Samples:
+    """What the error plots need from one run (see the module docstring)."""
+
+    def __init__(self):
+        self.enabled = False  # conftest turns it on; repro.point and other callers record nothing
+        self.source = "grid"  # "grid" (fixed points) or "random" (Hypothesis); set per test
+        self.fixed: dict[tuple[str, str, str], dict[float, float]] = {}
+        self.random: dict[tuple[str, str, str], dict[tuple, tuple[float, float]]] = {}
+
+    def add(self, function: str, dtype: str, quantity: str, x: float, error: float) -> None:
+        """One checked point: its x and its error in ULPs under the tolerance model."""
+        if not self.enabled or quantity not in QUANTITIES or math.isnan(error):
+            return
+        key = (function, dtype, quantity)
+        if self.source == "random":
+            bins = self.random.setdefault(key, {})
+            b = _bin(x, dtype)
+            if b not in bins or error > bins[b][0]:
+                bins[b] = (error, x)
+        else:
+            points = self.fixed.setdefault(key, {})
+            if error > points.get(x, -1.0):
+                points[x] = error
+
+    def series(self) -> list[dict]:
+        """One series per (function, dtype, quantity): x ascending, error in ULPs (3
+        significant digits, "inf" for a NaN or infinite result), worst per x."""
+        out = []
+        for key in sorted(set(self.fixed) | set(self.random)):
+            merged = dict(self.fixed.get(key, {}))
+            for error, x in self.random.get(key, {}).values():
+                if error > merged.get(x, -1.0):
+                    merged[x] = error
+            function, dtype, quantity = key
+            digits = _DIGITS.get(dtype, 17)
+            xs = sorted(merged)
+            out.append({
+                "function": function, "dtype": dtype, "quantity": quantity,
+                "fixed_points": len(self.fixed.get(key, {})), "random_points": len(self.random.get(key, {})),
+                "x": [float(f"{x:.{digits}g}") for x in xs],
+                "ulp": [_ulp(merged[x]) for x in xs],
+            })
+        return out
+
+
+def _ulp(error: float):
+    if not math.isfinite(error):
+        return "inf"
+    return 0 if error == 0 else float(f"{error:.3g}")
+
+
+def report_json(report: dict, samples: list[dict]) -> str:
+    """The report (indented, as before) with ``samples`` appended, one compact line per series."""
+    head = json.dumps(report, indent=1)
+    if not samples:
+        return head + "\n"
+    lines = ",\n".join("  " + json.dumps(s, separators=(",", ":")) for s in samples)
+    return head[:-2] + ',\n "samples": [\n' + lines + "\n ]\n}\n"
+
+
+SAMPLES = Samples()

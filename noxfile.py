@@ -44,42 +44,35 @@ def _install(session, backend, extra=""):
 #: adapter runs eagerly with Python-number parameters, and in tf.function graphs with
 #: tensor parameters (a Keras layer's path; Grappler rewrites graphs, see the adapter).
 MODES = {"tensorflow": {"": {}, "-graph": {"SGBLEND_TF_ADAPTER": "graph"}}}
-#: The fast tier (the framework backends' default) runs in the mode a model trains in (graph
-#: for TensorFlow), on every grid of edge points and the special-value table; the random and
-#: property tests are thinned out of its CI profile (they run in the exact tier, and in full
-#: with ``nox -s conformance``), which keeps .ci/run under an hour on two cores. The report is
-#: conformance-results/<backend>[-graph]-fast.json.
-FAST_MODES = {"tensorflow": {"-graph": MODES["tensorflow"]["-graph"]}}
-FAST_CI_SELECTION = ("-k", "test_grid or test_special_values")
+#: The fast tier (the framework backends' default) runs in the mode a model trains in: graphs
+#: for TensorFlow, JAX's default x64 off. Reports: conformance-results/<backend><suffix>-fast.json.
+FAST_MODES = {"tensorflow": {"-graph": MODES["tensorflow"]["-graph"]}, "jax": {"-x64-off": {"SGBLEND_JAX_X64": "0"}}}
+#: What ``nox -s tests`` keeps of a thinned run: every grid of edge points and the special-value
+#: table, without the random and property tests (``nox -s conformance`` runs everything).
+#: Thinned in CI: the fast tier, and float64 of TensorFlow and JAX (their graphs are rebuilt
+#: per example), which keeps .ci/run under an hour on two cores.
+CI_SELECTION = ("-k", "test_grid or test_special_values")
+CI_THIN_FLOAT64 = ("jax", "tensorflow")
+NARROW_DTYPES = "--dtypes=float16,bfloat16,float32"
 
 
-def _conformance(session, backend, *args, modes=None, precision="exact"):
+def _conformance(session, backend, *args, modes=None, precision="exact", suffix_extra=""):
     suffix_tier = "" if precision == "exact" else f"-{precision}"
     for suffix, env in (modes or MODES.get(backend, {"": {}})).items():
         session.run(
             "sgblend-conformance", f"--backend={backend}", f"--precision={precision}",
-            f"--report-json=conformance-results/{backend}{suffix}{suffix_tier}.json", *args, env=env,
+            f"--report-json=conformance-results/{backend}{suffix}{suffix_extra}{suffix_tier}.json", *args, env=env,
         )
 
 
-#: Known failures kept out of the CI run only (``nox -s conformance`` still runs and reports
-#: them; issue #16 stays open): after the compensated formulas JAX's float64 misses its bounds
-#: (up to ~340 ULP of the input-sensitivity scale in gelu, sgblend_gelu, lambda_gelu), and the
-#: fast tier of JAX misses its float32 bounds (gelu, gelu_tanh, sgblend, sgblend_gelu); the fast
-#: tier of TensorFlow has not been through the suite yet, and TensorFlow's float64 ∂λ at tiny x is
-#: 0 inside tf.function (Grappler reorders φ's 2^-600 scaling into a subnormal product, flushed).
-CI_EXACT_DTYPES = {"jax": ("--dtypes=float16,bfloat16,float32",), "tensorflow": ("--dtypes=float16,bfloat16,float32",)}
-CI_WITHOUT_FAST_TIER = ("jax", "tensorflow")
-
-
-def _both_tiers(session, backend, *args, thin_fast=False):
-    if thin_fast:
-        _conformance(session, backend, *CI_EXACT_DTYPES.get(backend, ()), *args)
-        if backend not in CI_WITHOUT_FAST_TIER:
-            _conformance(session, backend, *FAST_CI_SELECTION, *args, modes=FAST_MODES.get(backend), precision="fast")
-        return
-    _conformance(session, backend, *args)
-    _conformance(session, backend, *args, modes=FAST_MODES.get(backend), precision="fast")
+def _both_tiers(session, backend, *args, thin=False):
+    if thin and backend in CI_THIN_FLOAT64:
+        _conformance(session, backend, NARROW_DTYPES, *args)
+        _conformance(session, backend, "--dtypes=float64", *CI_SELECTION, *args, suffix_extra="-float64")
+    else:
+        _conformance(session, backend, *args)
+    _conformance(session, backend, *(CI_SELECTION if thin else ()), *args, modes=FAST_MODES.get(backend),
+                 precision="fast")
 
 
 @nox.session
@@ -124,7 +117,7 @@ def tests(session, backend):
                     *session.posargs, env={"SGBLEND_TEST_BACKEND": backend})
         # The Keras 3 layers on this framework as Keras backend (KERAS_BACKEND is fixed at import).
         session.run("pytest", "tests/keras", "-q", *session.posargs, env={"KERAS_BACKEND": backend})
-    _both_tiers(session, backend, thin_fast=True)
+    _both_tiers(session, backend, thin=True)
 
 
 @nox.session
@@ -142,6 +135,8 @@ def bench(session, backend):
     and writes benchmarks/results/BACKEND.json, which `nox -s docs` publishes."""
     _install(session, backend)
     session.run("python", f"benchmarks/bench_{backend}.py", *session.posargs)
+    if backend == "torch":  # bfloat16 too (results/torch-bfloat16.json)
+        session.run("python", "benchmarks/bench_torch.py", "--dtype", "bfloat16", *session.posargs)
 
 
 @nox.session

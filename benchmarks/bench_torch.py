@@ -1,17 +1,23 @@
 """PyTorch backend: fwd and fwd+bwd time and bytes saved for backward, as ratios to F.gelu.
 
     python benchmarks/bench_torch.py [--sizes 1048576 16777216] [--repeats 5] [--functions ...]
+                                     [--dtype float32|bfloat16] [--precision fast|exact]
 
 Every spec function runs through the public functional API with 0-d float32 parameters
-that require grad (what a module with scalar parameters does), with the backend's defaults:
-kernels compiled once (float64 evaluation, rounded once). Reference rows, not conformant:
-the same formulas compiled in float32 (what the float64 evaluation costs), and the floor of
-that evaluation, the two float64 exponentials SG-Blend's value needs and nothing else.
-Saved bytes are counted with ``torch.autograd.graph.saved_tensors_hooks`` (distinct
-storages). Results: benchmarks/results/torch.json.
+that require grad, and the four learnable ones also as the nn.Module a user calls (eager,
+no user compile; the module compiles its own kernels for large inputs), in the tier
+``--precision`` (default "fast": float32 arithmetic). fwd+bwd computes the x-gradient and
+every parameter gradient. Reference rows, not conformant: the same formulas compiled in
+float32 with torch's own reductions, and the floor of the exact tier's evaluation, the two
+float64 exponentials SG-Blend's value needs and nothing else. Saved bytes are counted with
+``torch.autograd.graph.saved_tensors_hooks`` (distinct storages). Also timed: a module's
+first call (compiling its kernels, with whatever inductor cache this machine holds) and its
+first call at a new size and rank. Results: benchmarks/results/torch.json.
 """
 
 from __future__ import annotations
+
+import time
 
 import torch
 import torch.nn.functional as F
@@ -53,7 +59,8 @@ def _parameters(name: str) -> tuple[torch.Tensor, ...]:
 
 
 class _Float32Formulas(torch.autograd.Function):
-    """The spec formulas evaluated directly in float32, compiled: a price tag, not conformant."""
+    """The spec formulas evaluated directly in float32, compiled, reduced by torch's sum_to_size:
+    a price tag (not thread-count independent)."""
 
     compiled: dict = {}
 
@@ -91,17 +98,57 @@ _floor = torch.compile(
 )
 
 
-def cases(functions: list[str]) -> list[harness.Case]:
+#: The learnable spec functions as the module a user calls.
+MODULES = {
+    "sswish": lambda precision: backend.SSwish(beta=1.0, precision=precision),
+    "sgblend": lambda precision: backend.SGBlend(beta=1.0, precision=precision),
+    "sgblend_gelu": lambda precision: backend.SGBlend(beta=1.0, gelu="exact", precision=precision),
+    "lambda_gelu": lambda precision: backend.LambdaGELU(precision=precision),
+}
+
+
+def _module_timed(name: str, precision: str, x: torch.Tensor, dy: torch.Tensor) -> harness.Timed:
+    module = MODULES[name](precision)
+    # the parameters go to _timed for their .grad to be reset; the module holds them itself
+    return _timed(lambda x, *params: module(x), x, dy, tuple(module.parameters()))
+
+
+def first_calls(functions: list[str], precision: str, dtype: torch.dtype) -> dict[str, dict[str, float]]:
+    """Seconds of a module's first fwd+bwd (its kernels compiled now, from this machine's inductor
+    cache if it holds them), then at a new size, a new rank and the other float dtype."""
+    def once(module, shape, dt):
+        x = (torch.randn(*shape) * 3).to(dt).requires_grad_()
+        start = time.perf_counter()
+        module(x).sum().backward()
+        return time.perf_counter() - start
+
+    other = torch.bfloat16 if dtype != torch.bfloat16 else torch.float32
+    out = {}
+    for name in functions:
+        if name in MODULES:
+            module = MODULES[name](precision)
+            out[name] = {"first": once(module, (4, 256, 1024), dtype), "new size": once(module, (3, 1000, 700), dtype),
+                         "new rank": once(module, (8, 300, 70, 9), dtype),
+                         f"new dtype ({str(other)[6:]})": once(module, (4, 256, 1024), other)}
+            print(f"  first calls {name}: " + ", ".join(f"{k} {v:.2f} s" for k, v in out[name].items()), flush=True)
+    return out
+
+
+def cases(functions: list[str], precision: str = "fast") -> list[harness.Case]:
     out = [harness.Case("F.gelu (exact)", "native", "torch.nn.functional.gelu, approximate='none'",
                         lambda x, dy: _timed(F.gelu, x, dy))]
     for name in functions:
         out.append(harness.Case(name, "spec", "", lambda x, dy, name=name: _timed(
-            getattr(backend, name), x, dy, _parameters(name))))
+            lambda x, *p: getattr(backend, name)(x, *p, precision=precision), x, dy, _parameters(name))))
+        if name in MODULES:
+            out.append(harness.Case(f"{type(MODULES[name]('fast')).__name__} module ({name})", "spec", "",
+                                    lambda x, dy, name=name: _module_timed(name, precision, x, dy)))
     for name in ("sgblend", "lambda_gelu"):
         if name in functions:
             out.append(harness.Case(
                 f"{name}, float32 formulas", "reference",
-                "the same formulas evaluated in float32 (not conformant: 25-235 ULP off); prices the float64 evaluation",
+                "the same formulas compiled in float32 with torch's own parameter-gradient sums (thread-count dependent): "
+                "the fast tier's arithmetic without its deterministic reduction",
                 lambda x, dy, name=name: _timed(lambda x, *p: _Float32Formulas.apply(name, x, *p), x, dy,
                                                 _parameters(name))))
     out.append(harness.Case(
@@ -111,14 +158,22 @@ def cases(functions: list[str]) -> list[harness.Case]:
     return out
 
 
-def _inputs(numel: int):
-    g = torch.Generator().manual_seed(0)
-    return torch.randn(numel, generator=g) * 3, torch.randn(numel, generator=g)
+def _inputs(dtype: torch.dtype):
+    def make(numel: int):
+        g = torch.Generator().manual_seed(0)
+        return (torch.randn(numel, generator=g) * 3).to(dtype), torch.randn(numel, generator=g).to(dtype)
+
+    return make
 
 
 if __name__ == "__main__":
-    args = harness.arguments(__doc__.splitlines()[0])
-    mode = ("kernels compiled with torch.compile (float64 evaluation)" if backend.COMPILE
-            else "eager kernels (SGBLEND_TORCH_COMPILE=0)")
+    args = harness.arguments(__doc__.splitlines()[0], extra=[
+        (("--dtype",), {"default": "float32", "choices": ["float32", "bfloat16"]}),
+        (("--precision",), {"default": "fast", "choices": ["fast", "exact"]})])
+    dtype = getattr(torch, args.dtype)
+    mode = (f"precision={args.precision!r}; kernels compiled with torch.compile for inputs of "
+            f">= {backend.COMPILE_MIN_NUMEL} elements" if backend.COMPILE else
+            f"precision={args.precision!r}; eager kernels (SGBLEND_TORCH_COMPILE=0)")
+    extra = {"first_call_s": first_calls(args.functions, args.precision, dtype)} if backend.COMPILE else {}
     harness.main("torch", f"torch {torch.__version__}", mode, "F.gelu (exact)", torch.get_num_threads(),
-                 cases(args.functions), _inputs, lambda r: None, args)
+                 cases(args.functions, args.precision), _inputs(dtype), lambda r: None, args, extra=extra)

@@ -89,7 +89,8 @@ def _cell(v, fmt: str) -> str:
 
 def table(result: dict) -> str:
     """The printed table of one backend's result."""
-    lines = [f"\n{result['backend']}: {result['framework']}; {result['mode']}; float32 on {result['machine']}, "
+    lines = [f"\n{result['backend']}: {result['framework']}; {result['mode']}; {result.get('dtype', 'float32')} on "
+             f"{result['machine']}, "
              f"{result['threads']} threads; ratios to {result['baseline']} in the same run"]
     for run in result["runs"]:
         lines.append(f"\n{run['numel']:,} elements")
@@ -99,14 +100,19 @@ def table(result: dict) -> str:
             lines.append(f"{r['name']:<36}{r['fwd_ms']:>10.2f}{r['fwd_ratio']:>8.2f}"
                          f"{_cell(r['fwd_bwd_ms'], '12.2f'):>12}{_cell(r['fwd_bwd_ratio'], '8.2f'):>8}"
                          f"{_cell(saved, '11.1f'):>11}")
+    for name, times in result.get("first_call_s", {}).items():
+        lines.append(f"first calls, {name}: " + ", ".join(f"{k} {v:.2f} s" for k, v in times.items()))
     notes = {r["name"]: r["note"] for run in result["runs"] for r in run["rows"] if r["kind"] != "spec"}
     lines.append("")
     lines += [f"  {name}: {note}" for name, note in notes.items()]
     return "\n".join(lines)
 
 
-def arguments(description: str, default_sizes=(1 << 20, 1 << 24)) -> argparse.Namespace:
+def arguments(description: str, default_sizes=(1 << 20, 1 << 24), extra=()) -> argparse.Namespace:
+    """The common options; ``extra`` adds a backend's own as (flags, keyword arguments) pairs."""
     parser = argparse.ArgumentParser(description=description)
+    for flags, kwargs in extra:
+        parser.add_argument(*flags, **kwargs)
     parser.add_argument("--sizes", type=int, nargs="+", default=list(default_sizes))
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--functions", default=",".join(SPEC_FUNCTIONS),
@@ -121,16 +127,19 @@ def arguments(description: str, default_sizes=(1 << 20, 1 << 24)) -> argparse.Na
 
 
 def main(backend: str, framework: str, mode: str, baseline: str, threads: int, cases: list[Case],
-         make_inputs, block, args: argparse.Namespace) -> dict:
-    """Measure, print the table, write ``results/BACKEND.json``; returns the result."""
+         make_inputs, block, args: argparse.Namespace, extra: Optional[dict] = None) -> dict:
+    """Measure, print the table, write ``results/BACKEND.json`` (``results/BACKEND-DTYPE.json``
+    for a dtype other than float32); returns the result. ``extra`` is stored with it."""
+    dtype = getattr(args, "dtype", "float32")
     result = {
         "backend": backend, "framework": framework, "mode": mode, "baseline": baseline,
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
-        "cpus": os.cpu_count(), "threads": threads, "dtype": "float32", "repeats": args.repeats,
+        "cpus": os.cpu_count(), "threads": threads, "dtype": dtype, "repeats": args.repeats,
+        **(extra or {}),
         "runs": measure(cases, make_inputs, args.sizes, args.repeats, block),
     }
     print(table(result))
-    out = args.out or RESULTS / f"{backend}.json"
+    out = args.out or RESULTS / (f"{backend}.json" if dtype == "float32" else f"{backend}-{dtype}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1) + "\n")
     print(f"\nwritten to {out}")

@@ -14,11 +14,6 @@ from sgblend_spec import mp, spec
 
 
 PRECISIONS = spec.PRECISIONS
-#: The bounds of the input-sensitivity tier (ULPs of max(|q|, |x∂q/∂x| + Σ|p∂q/∂p|)), as
-#: published before the plain-ULP float64 bounds, for a dtype an implementation declares
-#: ``input_sensitive_dtypes`` (TensorFlow's and XLA's float64; conformance/ulp.py).
-INPUT_SENSITIVE_BOUNDS = {"value": 4, "derivative": 8}
-
 
 def ulp_bound(quantity: str, dtype: str, precision: str | None = None) -> int:
     """The bound for ``quantity`` in ``dtype`` under a precision tier (default: the run's,
@@ -234,14 +229,6 @@ def flushed_parameters(params: dict[str, float], dtype: str) -> dict[str, float]
     return {k: math.copysign(0.0, v) if abs(v) < tiny else v for k, v in params.items()}
 
 
-def _scale_and_kappa(v, scale, sensitivity):
-    """(scale, κ) of the tolerance model for one value; see conformance/ulp.py."""
-    if sensitivity is None or not mp.mpmath.isfinite(v):
-        return scale, None
-    widened = max(abs(v) if scale is None else scale, sensitivity)
-    return widened, (sensitivity / abs(v) if v != 0 else None)
-
-
 def compare(impl, function: str, dtype: str, xs: np.ndarray, params: dict[str, float],
             report: Report = REPORT) -> list[str]:
     """Check every quantity at every x; record the errors; return failure descriptions."""
@@ -250,12 +237,6 @@ def compare(impl, function: str, dtype: str, xs: np.ndarray, params: dict[str, f
     points = [float(v) for v in x.astype(np.float64)]
     exact = [mp.evaluate(function, v, params) for v in points]
     flush_to_zero = dtype in getattr(impl, "flushes_subnormals", ())
-    # Only an implementation that declares its own special function rounds its argument in
-    # a dtype (``input_sensitive_dtypes``, conformance/ulp.py) is held to the wider bound.
-    sensitivities = (
-        [mp.sensitivity(function, v, params) for v in points]
-        if dtype in getattr(impl, "input_sensitive_dtypes", ()) else None
-    )
     # A flush-to-zero implementation reads a subnormal parameter as a signed zero; the
     # result for the parameter it read is not an error either (conformance/ulp.py).
     flushed = flushed_parameters(params, dtype) if flush_to_zero else params
@@ -263,8 +244,6 @@ def compare(impl, function: str, dtype: str, xs: np.ndarray, params: dict[str, f
     failures = []
     for quantity, values in got.items():
         entry = report.entry(function, dtype, quantity)
-        if sensitivities is not None:  # the input-sensitivity tier keeps its published bounds
-            entry.bound = max(entry.bound, INPUT_SENSITIVE_BOUNDS["value" if quantity == "value" else "derivative"])
         if values is None:
             entry.supported = entry.points > 0
             continue
@@ -281,8 +260,7 @@ def compare(impl, function: str, dtype: str, xs: np.ndarray, params: dict[str, f
 
         def error(i: int, v, scale, distance: float, flush: bool = flush_to_zero) -> float:
             """Point i's error against the exact value v with condition scale ``scale``."""
-            scale, kappa = _scale_and_kappa(v, scale, sensitivities[i][quantity] if sensitivities else None)
-            return error_in_ulps(float(wide[i]), v, scale, dtype, distance, kappa, flush)
+            return error_in_ulps(float(wide[i]), v, scale, dtype, distance, flush)
 
         for i, (v, scale) in enumerate(truth):
             g = float(wide[i])

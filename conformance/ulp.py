@@ -47,12 +47,6 @@ once) are all held to the plain bound.
   and nothing else is relaxed. A subnormal parameter is read as a zero of its sign too: the
   result may then match the oracle at the flushed parameter instead (``checks.compare``),
   and a table entry that is subnormal may be a zero. The report marks such dtypes.
-* An implementation whose *own* special function rounds its argument in a dtype (e.g. an
-  erfc that is not accurate for the argument it is given) may declare it,
-  ``input_sensitive_dtypes``; there the scale also covers the input sensitivity
-  S = |x∂q/∂x| + Σ|p∂q/∂p| and one ULP is at least ``smallest_subnormal·κ``, κ = S/|q|.
-  No built-in formula needs it; a backend declaring it documents why, with its measured
-  figures.
 
 A NaN where the oracle is a number (or the reverse) is an infinite error.
 """
@@ -102,7 +96,7 @@ def ulp_of(value: mpmath.mpf, dtype: str) -> mpmath.mpf:
     return mpmath.ldexp(1, exponent - fmt.precision + 1)
 
 
-def error_in_ulps(got: float, exact: mpmath.mpf, scale, dtype: str, distance: float, kappa=None,
+def error_in_ulps(got: float, exact: mpmath.mpf, scale, dtype: str, distance: float,
                   flush_to_zero: bool = False) -> float:
     """The tolerance-model error of one point (see the module docstring)."""
     if math.isnan(got) or math.isinf(got) or distance == 0 or not mpmath.isfinite(exact):
@@ -111,9 +105,7 @@ def error_in_ulps(got: float, exact: mpmath.mpf, scale, dtype: str, distance: fl
         return distance
     with mpmath.workdps(60):
         unit = ulp_of(abs(exact) if scale is None else scale, dtype)
-        if kappa is not None:
-            unit = max(unit, ulp_of(mpmath.mpf(0), dtype) * kappa)
         if flush_to_zero:
-            unit = max(unit, mpmath.ldexp(1, FORMATS[dtype].emin) * max(1, kappa or 1))
+            unit = max(unit, mpmath.ldexp(1, FORMATS[dtype].emin))
         relative_to_scale = abs(mpmath.mpf(got) - exact) / unit
     return min(distance, float(relative_to_scale))

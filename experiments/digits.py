@@ -20,8 +20,8 @@ Measured, per run: test accuracy after the last epoch; the dead-unit fraction (a
 is dead when |f'(x)| < 0.01 for every test example, i.e. it passes under 1 % of its gradient
 whatever the input; under ReLU that is "negative on every example"); the median wall time of
 a training epoch; the learned activation parameters; and the test accuracy after replacing
-every activation module by ReLU (``relu_ize`` for λ-GELU, ``swap_activations`` otherwise),
-whose difference is the ReLU-substitution drop.
+every activation module by ReLU (``replace_lambda_gelu_with_relu`` for λ-GELU,
+``swap_activations`` otherwise), whose difference is the ReLU-substitution drop.
 """
 
 from __future__ import annotations
@@ -137,7 +137,7 @@ def learned_parameters(model: nn.Sequential) -> dict[str, dict[str, float]]:
 def relu_substitution(model: nn.Sequential, x_test, y_test) -> dict:
     """Test accuracy with every activation module replaced by ReLU (the model is copied)."""
     if any(isinstance(m, backend.LambdaGELU) for m in model):
-        relu_model, report = backend.relu_ize(model, x_test)
+        relu_model, report = backend.replace_lambda_gelu_with_relu(model, x_test)
         extra = {"max_abs_logit_change": report.max_abs_change, "unit_bound": report.unit_bound}
     else:
         kinds = tuple({type(model[i]) for i in SITES})

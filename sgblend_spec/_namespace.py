@@ -46,8 +46,6 @@ class Namespace:
 
     name: str
     exp: Callable[[Array], Array]
-    expm1: Callable[[Array], Array]
-    log1p: Callable[[Array], Array]
     erfc: Callable[[Array], Array]
     abs: Callable[[Array], Array]
     where: Callable[[Array, Array, Array], Array]
@@ -80,8 +78,6 @@ def numpy_namespace() -> Namespace:
     return Namespace(
         name="numpy",
         exp=np.exp,
-        expm1=np.expm1,
-        log1p=np.log1p,
         erfc=erfc,
         abs=np.abs,
         where=np.where,

@@ -26,8 +26,8 @@ DEFAULT_DPS = 50
 # The spec's decimal constants, held to 400 bits (an mpf takes the working precision at
 # its creation: at import that is 53 bits, which would make k the float64 nearest 1.702).
 with mpmath.workprec(400):
-    _K = mpmath.mpf("1.702")
-    _A = mpmath.mpf("0.044715")
+    SIGMOID_GELU_SLOPE = mpmath.mpf("1.702")
+    TANH_GELU_CUBIC = mpmath.mpf("0.044715")
 
 
 @dataclass(frozen=True)
@@ -144,13 +144,13 @@ def _gelu_all(x):
 
 def _gelu_tanh_all(x):
     c = mpmath.sqrt(2 / mpmath.pi)
-    y = c * (x + _A * x**3)
+    y = c * (x + TANH_GELU_CUBIC * x**3)
     # 1 + tanh y and 1 - tanh² y cancel for large |y|; pay for it with extra bits.
     extra = int(min(abs(y), 2000) * 3) + 64
     with mpmath.workprec(mpmath.mp.prec + extra):
         t = mpmath.tanh(y)
-        dy = c * (1 + 3 * _A * x * x)
-        d2y = c * 6 * _A * x
+        dy = c * (1 + 3 * TANH_GELU_CUBIC * x * x)
+        d2y = c * 6 * TANH_GELU_CUBIC * x
         sech2 = 1 - t * t
         value = x * (1 + t) / 2
         dx = (1 + t) / 2 + x * sech2 * dy / 2
@@ -166,8 +166,8 @@ def _gelu_tanh_all(x):
 
 
 def _gelu_sigmoid_all(x):
-    q = _swish_all(x, _K)
-    return {"value": q["value"], "x": q["x"], "dxx": q["dxx"], "tail": _sigma_bar(_K * x)}
+    q = _swish_all(x, SIGMOID_GELU_SLOPE)
+    return {"value": q["value"], "x": q["x"], "dxx": q["dxx"], "tail": _sigma_bar(SIGMOID_GELU_SLOPE * x)}
 
 
 def _sswish_all(x, beta, gamma):
@@ -199,7 +199,7 @@ def _swish_minus_gelu(base, x, beta):
                 difference, terms = sw - g["value"][0], abs(sw) + abs(g["value"][0])
         if terms == 0 or abs(difference) >= terms * mpmath.ldexp(1, 64 - prec - extra):
             break  # at least 64 bits left after the cancellation
-    if base is _gelu_sigmoid_all and abs((beta - _K) * x) <= 1:
+    if base is _gelu_sigmoid_all and abs((beta - SIGMOID_GELU_SLOPE) * x) <= 1:
         terms = abs(difference)
     return +difference, +terms
 
@@ -209,7 +209,6 @@ def _blend_all(base):
         a, a_bar = _sigma(alpha), _sigma_bar(alpha)
         inner = _sswish_all(x, beta, gamma)
         g = base(x)
-        sw = inner["value"][0]
 
         def mix(key):
             (p, ps), (q, qs) = inner[key], g[key]
@@ -266,32 +265,6 @@ def evaluate(name: str, x: float, params: dict[str, float], dps: int = DEFAULT_D
         args = {k: mpmath.mpf(v) for k, v in params.items()}
         out = _ORACLES[name](mpmath.mpf(x), **args)
         return {key: out[key] for key in _quantities(name)}
-
-
-def sensitivity(name: str, x: float, params: dict[str, float], dps: int = DEFAULT_DPS) -> dict[str, mpmath.mpf]:
-    """S_q = |x·∂q/∂x| + Σ_p |p·∂q/∂p| for every quantity q: how far q moves, to first
-    order, when each input moves by one relative unit. A method that rounds its inputs
-    (or an internal argument such as βx or x/√2) once has an error of about u·S_q.
-
-    Central differences in the relative step h = 10^(-dps/2), at twice the precision.
-    """
-    if not math.isfinite(x):
-        return {key: mpmath.mpf(0) for key in _quantities(name)}
-    inputs = {"x": mpmath.mpf(x), **{k: mpmath.mpf(v) for k, v in params.items()}}
-    total = {key: mpmath.mpf(0) for key in _quantities(name)}
-    with mpmath.workdps(2 * dps):
-        h = mpmath.mpf(10) ** (-(dps // 2))
-        for var, v in inputs.items():
-            if v == 0:
-                continue
-            up, down = dict(inputs), dict(inputs)
-            up[var] = v * (1 + h)
-            down[var] = v * (1 - h)
-            q_up = _ORACLES[name](**up)
-            q_down = _ORACLES[name](**down)
-            for key in total:
-                total[key] += abs(q_up[key][0] - q_down[key][0]) / (2 * h)
-    return total
 
 
 def _quantities(name: str) -> tuple[str, ...]:

@@ -9,7 +9,7 @@ reparameterisation), the LaTeX of the function and of each derivative, the value
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Mapping
 
 INF = math.inf
@@ -49,9 +49,6 @@ TIER_BOUNDS = {
 }
 #: The "exact" tier's bounds, dtype -> {"value", "derivative"} (the default tier's table).
 ULP_BOUNDS = TIER_BOUNDS["exact"]
-#: Dtypes whose bound is widened by the input sensitivity: none. The compensated arguments
-#: (``sgblend_spec.formulas``) make float64 meet plain-ULP bounds; kept for readers of it.
-INPUT_SENSITIVE_DTYPES: tuple[str, ...] = ()
 
 
 def ulp_bound(quantity: str, dtype: str, precision: str = "exact") -> int:
@@ -248,10 +245,14 @@ def _blend_limits(base: str) -> Callable:
         for side, sign in (("+inf", 1), ("-inf", -1)):
             sw_value, sw_slope = _swish_tail(p["beta"], sign)
             g_value, g_slope = (sign * INF, 1.0) if sign > 0 else (0.0, 0.0)
-            # x·σ(βx) - x·g(x)/x: equal leading terms cancel, leaving -γ.
-            difference = -p["gamma"] if sw_value == g_value and math.isinf(g_value) else (
-                sw_value - p["gamma"] - g_value
-            )
+            # β > 0 at +inf: x·σ(βx) and g(x) have the same leading term x and the tails
+            # vanish, leaving -γ. β = 0: x/2 - g(x) → -∞ on both sides.
+            if p["beta"] == 0:
+                difference = -INF
+            elif sw_value == g_value and math.isinf(g_value):
+                difference = -p["gamma"]
+            else:
+                difference = sw_value - p["gamma"] - g_value
             value = a * (sw_value - p["gamma"]) + rest * g_value
             out[side] = {
                 "value": value,
@@ -463,7 +464,7 @@ _LAMBDA_GELU_TRAINING = (
         title="ReLU substitution after training",
         latex=r"\bigl|\mathrm{ReLU}(x) - f(x)\bigr| \le \frac{c}{\lambda_{\min}} \le \varepsilon"
         r"\quad \text{for } \lambda \ge \lambda_{\min} \ge \lambda^\star(\varepsilon)",
-        derivation="relu_ize replaces every λ-GELU of a model by ReLU and reports the measured "
+        derivation="replace_lambda_gelu_with_relu (formerly relu_ize) replaces every λ-GELU of a model by ReLU and reports the measured "
         "change of the model's outputs on given inputs next to this per-unit bound, taken at the "
         "smallest λ of the replaced units.",
         implementation="sgblend_spec.hardening.substitution_report",

@@ -1,15 +1,13 @@
-"""JAX numerics: the working dtype, exact widening, single rounding, the float64 erfc, the
-deterministic parameter-gradient sum and the chunked CPU evaluation loop (CPU, one device,
-concrete shapes only).
+"""JAX numerics: the working dtype, exact widening, single rounding, an accurate erfc
+(float64 and float32), the deterministic parameter-gradient sum and the chunked CPU
+evaluation loop (CPU, one device, concrete shapes only).
 
-Precision. float16, bfloat16 and float32 inputs are evaluated in float64 and rounded once
-(bfloat16 through round-to-odd float32, so that rounding is single too) when
-``jax_enable_x64`` is on; float64 is evaluated natively. With x64 off (JAX's default)
-there is no float64: float16 and bfloat16 are evaluated in float32 and rounded once, and
-float32 is evaluated in float32 by the same stable formulas. That float32 mode does not
-meet the spec's bounds (1 ULP for values, 2 for derivatives) (the erfc argument -x/√2 and βx are rounded, and XLA's CPU
-kernels flush subnormals to zero); see :func:`working_dtype` and the docs for the measured
-errors.
+Precision tiers (:func:`working_dtype`). "fast" (the default): float16, bfloat16 and float32
+are evaluated in float32 arithmetic by the compensated formulas and rounded once, with or
+without ``jax_enable_x64``. "exact": evaluated in float64 and rounded once (bfloat16 through
+round-to-odd float32, so that rounding is single too), which needs x64; with x64 off (JAX's
+default) float16/bfloat16 are evaluated in float32 (within their exact bounds) and float32
+is an error naming the fix. float64 is evaluated natively in both.
 
 Subnormals. XLA:CPU runs every kernel with flush-to-zero (and denormals-are-zero) set. The
 conversions into and out of the working dtype are done on the bits, so values, partials
@@ -41,40 +39,35 @@ from sgblend_spec import erfc_taylor_table
 from sgblend_spec._namespace import Namespace
 
 
-def erfc_float64(t):
-    """erfc(t), within 1 ULP of float64 on [0.25, 2) (sgblend_spec.erfc_taylor_table's Taylor table).
-
-    jax.scipy.special.erfc is XLA's erfc: in float64 up to ~9 ULP off on [0.7, 1.25]
-    (1 - erf(t) cancels), ~17 ULP below 5 and ~500 ULP near 26, where GELU's input
-    sensitivity exceeds it; it is kept outside [0.25, 2) and for narrower dtypes (far below
-    one float32 ULP).
+def table_rows(table: erfc_taylor_table.Table, t: jax.Array) -> jax.Array:
+    """Each element's row of a Taylor table (``erfc_taylor_table.RowsAt``).
 
     The table is built in the graph from scalar literals: gathered from a constant array,
     its rows would become residuals of reverse mode under jax.checkpoint (JAX keeps values
     computed from constants), and the functions keep only x."""
-    xla = jax.scipy.special.erfc(t)
-    if t.dtype != jnp.float64:
-        return xla
-    # Per interval: its centre, the low part of a_0, then a_0 ... a_DEGREE.
-    rows = np.column_stack(erfc_taylor_table.taylor_table()).tolist()
-    table = jnp.stack([jnp.stack([jnp.full((), v, t.dtype) for v in row]) for row in rows])
-    k = jnp.clip(jnp.floor((t - erfc_taylor_table.LO) / erfc_taylor_table.WIDTH), 0, len(rows) - 1).astype(jnp.int32)
-    row = table.at[k].get(mode="promise_in_bounds")  # (..., 2 + DEGREE + 1)
-    h = t - row[..., 0]
-    p = row[..., -1]
-    for n in range(erfc_taylor_table.DEGREE - 1, 0, -1):
-        p = p * h + row[..., 2 + n]
-    taylor = row[..., 2] + (row[..., 1] + p * h)
-    return jnp.where((t >= erfc_taylor_table.LO) & (t < erfc_taylor_table.HI), taylor, xla)
+    rows = jnp.stack([jnp.stack([jnp.full((), v, t.dtype) for v in row]) for row in table.rows])
+    k = jnp.clip(jnp.floor((t - table.lo) / table.width), 0, len(table.rows) - 1)
+    k = jnp.where(jnp.isnan(k), 0, k).astype(jnp.int32)  # NaN: any row (the result is NaN)
+    return rows.at[k].get(mode="promise_in_bounds")
 
 
-#: The array namespace the shared formulas are evaluated with (erfc: see erfc_float64).
+def erfc(t):
+    """erfc(t) within ~2 ULP in float64 and float32 (:func:`sgblend_spec.erfc_taylor_table.erfc`).
+
+    jax.scipy.special.erfc is XLA's erfc: up to ~9 ULP off in float64 on [0.7, 1.25]
+    (1 - erf(t) cancels) and ~340 ULP near 26 (it rounds t² before the exponential), up to
+    7 ULP in float32 on [0.5, 1] and 60 near 8.5; it is kept below 0.25, in the subnormal
+    tail, and for float16/bfloat16 (which the formulas never evaluate in)."""
+    if t.dtype not in (jnp.float64, jnp.float32):
+        return jax.scipy.special.erfc(t)
+    return erfc_taylor_table.erfc(NAMESPACE, t, jax.scipy.special.erfc, table_rows)
+
+
+#: The array namespace the shared formulas are evaluated with (erfc: see :func:`erfc`).
 NAMESPACE = Namespace(
     name="jax",
     exp=jnp.exp,
-    expm1=jnp.expm1,
-    log1p=jnp.log1p,
-    erfc=erfc_float64,
+    erfc=erfc,
     abs=jnp.abs,
     where=jnp.where,
     finite=lambda a: jnp.clip(a, -jnp.finfo(a.dtype).max, jnp.finfo(a.dtype).max),

@@ -7,6 +7,8 @@ One module per job, the same names as the other backends where the job is the sa
 
 * :mod:`.dispatch` — the active backend's ``evaluate`` (and its widest float dtype)
 * :mod:`.layers`   — the Keras layers, registered serializable under "sgblend_spec"
+* :mod:`.base`     — what the layers share (dtype policy, tier, weights, checked loading)
+* :mod:`.weights`  — the weights' initializer (``ExactConstant``, registered "Fill") and constraints
 * :mod:`.recipe`   — the λ-GELU training recipe and the activation swap
 * :mod:`.saving`   — ``load_model`` whose error says which import registers the layers
 
@@ -17,14 +19,17 @@ One module per job, the same names as the other backends where the job is the sa
 """
 
 from .dispatch import SUPPORTED
-from .layers import DIRECT_ALPHA_EPS, GELU, Clip, Fill, LambdaGELU, SGBlend, SSwish, Swish, export_parameters
-from .recipe import HardeningCallback, Sites, register_lambda_update, relu_ize, swap_activations
+from .layers import DIRECT_ALPHA_EPS, GELU, LambdaGELU, SGBlend, SSwish, Swish, export_parameters
+from .recipe import HardeningCallback, Sites, register_lambda_update, swap_activations
+from .recipe import relu_ize, replace_lambda_gelu_with_relu  # relu_ize: the former name
 from .saving import load_model
+from .weights import Clip, ExactConstant, Fill
 
 __all__ = [
     "SUPPORTED",
     "DIRECT_ALPHA_EPS",
     "Clip",
+    "ExactConstant",
     "Fill",
     "Swish",
     "GELU",
@@ -35,6 +40,7 @@ __all__ = [
     "register_lambda_update",
     "HardeningCallback",
     "swap_activations",
+    "replace_lambda_gelu_with_relu",
     "relu_ize",
     "Sites",
     "load_model",

@@ -3,7 +3,7 @@
 The math (target, floor, projection, gradient scale, report) is :mod:`sgblend_spec.hardening`;
 this module binds it to Keras models, optimizers and callbacks with ``keras.ops`` only:
 :func:`register_lambda_update`, :class:`HardeningCallback`, :func:`swap_activations`,
-:func:`relu_ize`.
+:func:`replace_lambda_gelu_with_relu` (formerly ``relu_ize``).
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from sgblend_spec import activation_names, hardening
 from sgblend_spec.activation_names import Sites
 
 from . import dispatch
-from .layers import LambdaGELU, _Activation
+from .base import ActivationLayer
+from .layers import LambdaGELU
 
 
 def _all_layers(model: keras.layers.Layer) -> list[keras.layers.Layer]:
@@ -175,7 +176,7 @@ def _describe(layer) -> str | None:
         inner = type(fused).__name__ if isinstance(fused, keras.layers.Layer) else repr(_function_name(fused))
         return f"{type(layer).__name__}(activation={inner})"
     module = type(layer).__module__
-    if isinstance(layer, _Activation) or module.startswith("keras.src.layers.activations"):
+    if isinstance(layer, ActivationLayer) or module.startswith("keras.src.layers.activations"):
         return type(layer).__name__
     return None
 
@@ -257,7 +258,7 @@ def _flat(outputs) -> np.ndarray:
                            for o in keras.tree.flatten(outputs)])
 
 
-def relu_ize(model: keras.Model, inputs) -> tuple[keras.Model, hardening.SubstitutionReport]:
+def replace_lambda_gelu_with_relu(model: keras.Model, inputs) -> tuple[keras.Model, hardening.SubstitutionReport]:
     """A copy of ``model`` with every LambdaGELU layer replaced by ``keras.layers.ReLU``, and
     the measured change of its outputs on ``inputs`` (called with ``training=False``).
 
@@ -266,8 +267,12 @@ def relu_ize(model: keras.Model, inputs) -> tuple[keras.Model, hardening.Substit
     per-unit bound c/λ_min (0.16997/λ_min). The other layers are shared with ``model``
     (see :func:`swap_activations`); ``model`` itself is unchanged.
     """
-    lams = [keras.ops.convert_to_numpy(layer.lam) for layer in _lambda_layers(model, "relu_ize")]
+    lams = [keras.ops.convert_to_numpy(layer.lam) for layer in _lambda_layers(model, "replace_lambda_gelu_with_relu")]
     before = _flat(model(inputs, training=False))
     relu_model, sites = swap_activations(model, LambdaGELU, keras.layers.ReLU)
     after = _flat(relu_model(inputs, training=False))
     return relu_model, hardening.substitution_report(sites, before, after, lams)
+
+
+#: The former name of :func:`replace_lambda_gelu_with_relu` (the same function).
+relu_ize = replace_lambda_gelu_with_relu

@@ -31,9 +31,21 @@ from .functional import (
     sswish,
     swish,
 )
-from .layers import DIRECT_ALPHA_EPS, GELU, SGBlend, SSwish, Clip, Fill, LambdaGELU, Swish, export_parameters
+from .layers import (
+    DIRECT_ALPHA_EPS,
+    GELU,
+    Clip,
+    ExactConstant,
+    Fill,
+    LambdaGELU,
+    SGBlend,
+    SSwish,
+    Swish,
+    export_parameters,
+)
 from .numerics import NAMESPACE
-from .recipe import HardeningCallback, Sites, register_lambda_update, relu_ize, swap_activations
+from .recipe import HardeningCallback, Sites, register_lambda_update, swap_activations
+from .recipe import relu_ize, replace_lambda_gelu_with_relu  # relu_ize: the former name
 from .saving import load_model
 
 __all__ = [
@@ -57,6 +69,7 @@ __all__ = [
     "register_lambda_update",
     "HardeningCallback",
     "swap_activations",
+    "replace_lambda_gelu_with_relu",
     "relu_ize",
     "Sites",
     "load_model",

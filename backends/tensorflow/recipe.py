@@ -6,5 +6,6 @@ from sgblend_spec.backends.keras.recipe import (  # noqa: F401
     Sites,
     register_lambda_update,
     relu_ize,
+    replace_lambda_gelu_with_relu,
     swap_activations,
 )

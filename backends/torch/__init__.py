@@ -1,8 +1,9 @@
 """PyTorch binding: functional API, one autograd.Function, nn.Modules, the λ-GELU recipe.
 
 Every value and derivative comes from :mod:`sgblend_spec.formulas`, evaluated through the
-torch :data:`NAMESPACE` in float64 and rounded once to x's dtype; nothing here restates a
-formula. One module per job: ``numerics`` (namespace, rounding, blocked sums), ``kernels``
+torch :data:`NAMESPACE` in the precision tier's working dtype (float32 for "fast", the
+default; float64 for "exact" and for float64 input) and rounded once to x's dtype; nothing
+here restates a formula. One module per job: ``numerics`` (namespace, rounding, blocked sums), ``kernels``
 (the compiled value and grad kernels), ``contract`` (the input contract), ``autodiff`` (the
 autograd.Function), ``functional`` (``swish(x, beta)`` ... ``lambda_gelu(x, lam)``),
 ``layers`` (the nn.Modules) and ``recipe`` (λ-GELU training recipe, activation swap).
@@ -36,6 +37,7 @@ from .recipe import (  # noqa: E402
     lambda_parameter_groups,
     register_lambda_update,
     relu_ize,
+    replace_lambda_gelu_with_relu,
     swap_activations,
 )
 
@@ -65,5 +67,6 @@ __all__ = [
     "register_lambda_update",
     "HardeningSchedule",
     "swap_activations",
+    "replace_lambda_gelu_with_relu",
     "relu_ize",
 ]

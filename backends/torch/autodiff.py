@@ -23,7 +23,8 @@ from typing import Sequence
 
 import torch
 
-from .kernels import FORMULAS, PARAM_NAMES, grad_kernel, run, value_kernel
+from .kernels import FORMULAS, PARAM_NAMES, grad_kernel, value, value_kernel
+from .kernels import grads as grads_of
 from .numerics import DIFFERENTIABLE, NAMESPACE, round_once, sum_to_shape, working
 
 
@@ -63,7 +64,7 @@ class SpecFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(name: str, precision: str, x: torch.Tensor, *params):
-        return run("value", name, precision, x.numel(), x, as_tensors(params, x, working(x.dtype, precision)))
+        return value(name, precision, x, as_tensors(params, x, working(x.dtype, precision)))
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -134,7 +135,7 @@ class SpecBackward(torch.autograd.Function):
     @staticmethod
     def forward(name: str, precision: str, needs: Needs, grad_out: torch.Tensor, x: torch.Tensor, *params):
         wd = working(x.dtype, precision)
-        grads = run("grad", name, precision, x.numel(), needs.flags, grad_out, x, as_tensors(params, x, wd))
+        grads = grads_of(name, precision, needs.flags, grad_out, x, as_tensors(params, x, wd))
         return grads[0] if len(grads) == 1 else grads
 
     @staticmethod

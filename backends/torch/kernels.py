@@ -1,13 +1,19 @@
 """The value and gradient kernels: pure functions of tensors, compiled for large inputs.
 
 On tensors with at least ``COMPILE_MIN_NUMEL`` elements the kernels are compiled once per
-spec function and precision tier with ``torch.compile(fullgraph=True, dynamic=True)``, which
-fuses the evaluation in the tier's working dtype (:func:`numerics.working`) into one pass. ``COMPILE`` and ``COMPILE_MIN_NUMEL`` are settings of the package
-(``sgblend_spec.backends.torch.COMPILE = False`` always runs eagerly) and are read from it on
-each call. If compilation fails the kernel falls back to eager evaluation once, with a
-warning. Inside a user's ``torch.compile`` region the kernels are traced inline (no nested
-compile, no graph break); under torch.func transforms they run eagerly on the transform's
-tensors.
+spec function and precision tier with ``torch.compile(fullgraph=True)``, which fuses the
+evaluation in the tier's working dtype (:func:`numerics.working`) into one pass. With 0-d
+parameters (a module's default, or Python numbers) the value kernel takes x flat and the
+gradient kernel takes it in rows of ``SUM_BLOCK`` (:func:`grad_rows_kernel`: the x-gradient
+and the parameters' row sums in one loop that reads x and the upstream gradient once), both as
+storage aliases (:func:`alias`) with a dynamic length: one graph per kernel, dtype and set of
+needed gradients serves every shape and rank, so a new shape compiles nothing. Other
+parameters (per-channel) use the ``*_shaped`` kernels on x as it comes. ``COMPILE`` and
+``COMPILE_MIN_NUMEL`` are settings of the package (``sgblend_spec.backends.torch.COMPILE =
+False`` always runs eagerly) and are read from it on each call. If compilation fails the
+kernel falls back to eager evaluation once, with a warning. Inside a user's ``torch.compile``
+region the kernels are traced inline (no nested compile, no graph break); under torch.func
+transforms they run eagerly on the transform's tensors.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ import torch
 import sgblend_spec.backends.torch as package
 from sgblend_spec import formulas, spec
 
-from .numerics import NAMESPACE, round_once, sum_to_shape, working
+from .numerics import NAMESPACE, SUM_BLOCK, round_once, sum_to_shape, working
 
 PARAM_NAMES = {name: record.param_names for name, record in spec.FUNCTIONS.items()}
 #: (value, grad, dxx) per spec function, looked up once (dynamo cannot trace globals()).
@@ -57,7 +63,52 @@ def grad_kernel(
     return tuple(out)
 
 
-KERNELS = {"value": value_kernel, "grad": grad_kernel}
+def grad_rows_kernel(
+    name: str,
+    precision: str,
+    needs: tuple[bool, ...],
+    grad_out: torch.Tensor,
+    x: torch.Tensor,
+    params: tuple[torch.Tensor, ...],
+    row_ones: torch.Tensor | None = None,
+    out: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, ...]:
+    """:func:`grad_kernel` for 0-d parameters and x, grad_out cut into rows (R, C), in one pass:
+    the x-gradient per element and each needed parameter's g·∂f/∂q summed along each row in the
+    working dtype (R sums: the first level of :func:`numerics.sum_to_shape`, whose later levels
+    the caller runs).
+
+    Compiled, the element loop and the row sums fuse into one loop over rows that reads x and
+    grad_out once and keeps no intermediate in memory. Two inputs make inductor fuse them:
+    ``row_ones`` (R ones; x·1 is x exactly) gives each element a per-row read, so that its loop
+    keeps the (R, C) shape of the row sums instead of one flat loop; ``out`` (R, C) receives the
+    x-gradient, written in place (a view of the caller's result: no copy of the padded rows).
+    Without ``out`` the x-gradient is returned first, as :func:`grad_kernel` does.
+    """
+    grad = FORMULAS[name].grad
+    wd = working(x.dtype, precision)
+    kwargs = {n: p.to(wd) for n, p in zip(PARAM_NAMES[name], params)}
+    xw, g = x.to(wd), grad_out.to(wd)
+    if row_ones is not None:
+        xw, g = xw * row_ones[:, None], g * row_ones[:, None]
+    partials = grad(NAMESPACE, xw, **kwargs)
+    sums = []
+    if needs[0]:
+        dx = round_once(g * partials["x"], x.dtype)
+        if out is None:
+            sums.append(dx)
+        else:
+            out.copy_(dx)
+    for key, need in zip(PARAM_NAMES[name], needs[1:]):
+        if need:
+            sums.append((g * partials[key]).sum(dim=-1))
+    return tuple(sums)
+
+
+#: The kernels by kind: "value" and "grad" serve 0-d parameters (x flat, or in rows of
+#: SUM_BLOCK), the "_shaped" ones any broadcasting parameters (x as it comes).
+KERNELS = {"value": value_kernel, "value_shaped": value_kernel, "grad": grad_rows_kernel,
+           "grad_shaped": grad_kernel}
 #: Compiled kernels by (kind, spec function, precision tier).
 COMPILED: dict[tuple[str, str, str], object] = {}
 COMPILE_FAILED: set[tuple[str, str, str]] = set()
@@ -87,32 +138,151 @@ def in_transform(args) -> bool:
     return any(isinstance(t, torch.Tensor) and torch._C._functorch.is_functorch_wrapped_tensor(t) for t in flat)
 
 
-def run(kind: str, name: str, precision: str, numel: int, *args):
-    """Run a kernel: compiled for large inputs (when enabled), eagerly otherwise.
+#: Cached ones (see :func:`grad_rows_kernel`), by working dtype and device.
+ROW_ONES: dict[tuple[torch.dtype, torch.device], torch.Tensor] = {}
 
-    A compiled kernel is a graph of plain tensors, so it is not used inside a torch.func
-    transform, whose wrapped tensors it cannot take.
-    """
+
+def row_ones(rows: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """``rows`` ones (a view of a cached buffer): see :func:`grad_rows_kernel`."""
+    ones = ROW_ONES.get((dtype, device))
+    if ones is None or ones.shape[0] < rows:
+        ones = ROW_ONES[(dtype, device)] = torch.ones(max(rows, 1 << 12), dtype=dtype, device=device)
+    view = alias(ones, (rows,))
+    torch._dynamo.maybe_mark_dynamic(view, 0)
+    return view
+
+
+def detached(params: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+    """The parameters without their autograd state (a module's require grad, a float's tensor
+    does not): one compiled graph for both."""
+    return tuple(p.detach() for p in params)
+
+
+def flat(x: torch.Tensor, params: tuple[torch.Tensor, ...]) -> bool:
+    """Whether the flat kernels apply: 0-d parameters and a contiguous x, which is then passed as
+    a flat view, so that one compiled kernel serves every shape and rank."""
+    return x.is_contiguous() and all(p.dim() == 0 for p in params)
+
+
+def compiled(kind: str, name: str, precision: str, numel: int, args) -> object | None:
+    """The compiled kernel for this call, or None where the eager one runs: compiling is off,
+    the input is small (or a SymInt: torch.export, ONNX), the kernel failed to compile once,
+    we are inside a user's compile (traced inline) or a torch.func transform (whose wrapped
+    tensors a compiled graph cannot take)."""
     key = (kind, name, precision)
-    if (
+    if not (
         package.COMPILE
-        and isinstance(numel, int)  # a SymInt (torch.export, ONNX): no guard on the size, trace inline
+        and isinstance(numel, int)
         and numel >= package.COMPILE_MIN_NUMEL
         and key not in COMPILE_FAILED
-        and not torch.compiler.is_compiling()  # inside a user's compile: trace inline
+        and not torch.compiler.is_compiling()
         and not in_transform(args)
     ):
-        compiled = COMPILED.get(key)
-        if compiled is None:
-            compiled = COMPILED[key] = torch.compile(specialised(kind, name, precision), fullgraph=True, dynamic=True)
-        try:
-            return compiled(*args)
-        except Exception as exc:  # no compiler toolchain, unsupported op, ...: stay correct
-            COMPILE_FAILED.add(key)
-            warnings.warn(
-                f"sgblend_spec.backends.torch: compiling the {kind} kernel of {name} failed "
-                f"({type(exc).__name__}: {exc}); using eager evaluation",
-                RuntimeWarning,
-                stacklevel=3,
-            )
-    return KERNELS[kind](name, precision, *args)
+        return None
+    kernel = COMPILED.get(key)
+    if kernel is None:
+        # "grad" takes rows of a static SUM_BLOCK, their count marked dynamic (see grads()).
+        kernel = COMPILED[key] = torch.compile(specialised(kind, name, precision), fullgraph=True,
+                                               dynamic=None if kind == "grad" else True)
+    return kernel
+
+
+def call(kind: str, name: str, precision: str, numel: int, *args):
+    """Run a compiled kernel; on failure (no compiler toolchain, unsupported op, ...) remember it,
+    warn once and return None (the caller runs the eager kernel)."""
+    kernel = compiled(kind, name, precision, numel, args)
+    if kernel is None:
+        return None
+    try:
+        return kernel(*args)
+    except Exception as exc:
+        COMPILE_FAILED.add((kind, name, precision))
+        warnings.warn(
+            f"sgblend_spec.backends.torch: compiling the {kind} kernel of {name} failed "
+            f"({type(exc).__name__}: {exc}); using eager evaluation",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+        return None
+
+
+def value(name: str, precision: str, x: torch.Tensor, params: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    """:func:`value_kernel`, compiled for large inputs (when enabled), eager otherwise. With 0-d
+    parameters a contiguous x is passed flat: one compiled kernel for every shape and rank."""
+    kind = "value" if flat(x, params) else "value_shaped"
+    if compiled(kind, name, precision, x.numel(), (x, params)) is not None:
+        args = (alias(x, (x.numel(),)), detached(params)) if kind == "value" else (x, params)
+        y = call(kind, name, precision, x.numel(), *args)
+        if y is not None:
+            return y.view(x.shape)
+    return value_kernel(name, precision, x, params)
+
+
+def alias(t: torch.Tensor, shape: tuple[int, ...], offset: int = 0) -> torch.Tensor:
+    """Elements ``offset``... of a contiguous ``t`` as a contiguous tensor of ``shape`` on the same
+    storage. Not a view (no ``_base``) and not requiring grad: torch.compile's guards then see
+    this shape only, not the rank, strides or requires_grad of the tensor it came from, and one
+    compiled graph serves every input."""
+    strides = [1] * len(shape)
+    for i in range(len(shape) - 2, -1, -1):
+        strides[i] = strides[i + 1] * shape[i + 1]
+    return t.new_empty(0).set_(t.untyped_storage(), t.storage_offset() + offset, shape, strides)
+
+
+def rows(t: torch.Tensor, count: int) -> torch.Tensor:
+    """The first ``count`` rows of SUM_BLOCK of a contiguous ``t`` (an :func:`alias`), their
+    count a dynamic dimension of the compiled kernel (one graph for every count >= 2)."""
+    view = alias(t, (count, SUM_BLOCK))
+    torch._dynamo.maybe_mark_dynamic(view, 0)
+    return view
+
+
+def grads(
+    name: str,
+    precision: str,
+    needs: tuple[bool, ...],
+    grad_out: torch.Tensor,
+    x: torch.Tensor,
+    params: tuple[torch.Tensor, ...],
+) -> tuple[torch.Tensor, ...]:
+    """:func:`grad_kernel`, compiled for large inputs (when enabled), eager otherwise.
+
+    With 0-d parameters and a contiguous x the compiled kernel is :func:`grad_rows_kernel` on
+    x's full rows of SUM_BLOCK elements, writing the x-gradient in place; the last partial row
+    (if any) is zero-padded into two rows of its own (a copy of < SUM_BLOCK elements; two, so
+    that the same graph serves it). The row sums are then summed by
+    :func:`numerics.sum_to_shape`, eagerly (at most 1/SUM_BLOCK of the elements): the blocks and
+    their order are those of the eager kernel, fixed by the code, not by the thread count."""
+    if not flat(x, params):
+        out = call("grad_shaped", name, precision, x.numel(), needs, grad_out, x, params)
+        return out if out is not None else grad_kernel(name, precision, needs, grad_out, x, params)
+    if not x.numel() or compiled("grad", name, precision, x.numel(), (grad_out, x, params)) is None:
+        return grad_kernel(name, precision, needs, grad_out, x, params)
+    wd = working(x.dtype, precision)
+    full, tail = divmod(x.numel(), SUM_BLOCK)
+    xf, gf, params = x, grad_out.contiguous(), detached(params)
+    dx = torch.empty_like(x, memory_format=torch.contiguous_format) if needs[0] else None
+    sums = []
+    if full:
+        got = call("grad", name, precision, x.numel(), needs, rows(gf, full), rows(xf, full), params,
+                   row_ones(full, wd, x.device), None if dx is None else rows(dx, full))
+        if got is None:
+            return grad_kernel(name, precision, needs, grad_out, x, params)
+        sums.append(got)
+    if tail:
+        start = full * SUM_BLOCK
+        xt = xf.new_zeros(2 * SUM_BLOCK)
+        gt = gf.new_zeros(2 * SUM_BLOCK)
+        xt[:tail], gt[:tail] = alias(xf, (tail,), start), alias(gf, (tail,), start)
+        dt = torch.empty_like(xt) if needs[0] else None
+        got = call("grad", name, precision, x.numel(), needs, rows(gt, 2), rows(xt, 2), params,
+                   row_ones(2, wd, x.device), None if dt is None else rows(dt, 2))
+        if got is None:
+            return grad_kernel(name, precision, needs, grad_out, x, params)
+        sums.append(tuple(s[:1] for s in got))  # the second row is all padding
+        if dt is not None:
+            dx.view(-1)[start:] = dt[:tail]
+    needed = [p for p, need in zip(params, needs[1:]) if need]
+    row_sums = [torch.cat(parts) if len(parts) > 1 else parts[0] for parts in zip(*sums)]
+    return (*([] if dx is None else [dx]),
+            *(round_once(sum_to_shape(r, p.shape), p.dtype) for r, p in zip(row_sums, needed)))

@@ -27,7 +27,8 @@ from .contract import dtype_name, from_numpy
 from .functional import DEFAULT_PRECISION, evaluate, swish
 from .numerics import NAMESPACE
 
-_D = {name: record.defaults for name, record in spec.FUNCTIONS.items()}
+#: Each module's default parameter values, from the spec records: DEFAULTS["swish"]["beta"] ...
+DEFAULTS = {name: record.defaults for name, record in spec.FUNCTIONS.items()}
 
 
 def check_factory_dtype(module: str, dtype) -> None:
@@ -150,7 +151,7 @@ class Swish(_Activation):
 
     function = "swish"
 
-    def __init__(self, beta: float = _D["swish"]["beta"], *, precision: str = DEFAULT_PRECISION):
+    def __init__(self, beta: float = DEFAULTS["swish"]["beta"], *, precision: str = DEFAULT_PRECISION):
         super().__init__()
         self.beta = checks.validate("swish", {"beta": beta})["beta"]
         self.num_parameters = 1
@@ -193,7 +194,7 @@ class SSwish(_Activation):
 
     function = "sswish"
 
-    def __init__(self, beta: float | None = None, gamma: float = _D["sswish"]["gamma"], num_parameters: int = 1,
+    def __init__(self, beta: float | None = None, gamma: float = DEFAULTS["sswish"]["gamma"], num_parameters: int = 1,
                  *, device=None, dtype=None, precision: str = DEFAULT_PRECISION):
         super().__init__()
         self._set_precision(precision)
@@ -220,8 +221,8 @@ class SGBlend(_Activation):
     ``num_parameters=C`` gives per-channel parameters of shape (C,), broadcast along dim 1.
     """
 
-    def __init__(self, alpha: float = _D["sgblend"]["alpha"], beta: float | None = None,
-                 gamma: float = _D["sgblend"]["gamma"], gelu: str = "sigmoid", num_parameters: int = 1,
+    def __init__(self, alpha: float = DEFAULTS["sgblend"]["alpha"], beta: float | None = None,
+                 gamma: float = DEFAULTS["sgblend"]["gamma"], gelu: str = "sigmoid", num_parameters: int = 1,
                  *, device=None, dtype=None, precision: str = DEFAULT_PRECISION):
         super().__init__()
         self._set_precision(precision)
@@ -256,7 +257,7 @@ class LambdaGELU(_Activation):
 
     function = "lambda_gelu"
 
-    def __init__(self, lam: float = _D["lambda_gelu"]["lam"], num_parameters: int = 1, *, device=None, dtype=None,
+    def __init__(self, lam: float = DEFAULTS["lambda_gelu"]["lam"], num_parameters: int = 1, *, device=None, dtype=None,
                  precision: str = DEFAULT_PRECISION):
         super().__init__()
         self._set_precision(precision)

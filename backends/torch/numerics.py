@@ -21,8 +21,6 @@ from sgblend_spec._namespace import Namespace
 NAMESPACE = Namespace(
     name="torch",
     exp=torch.exp,
-    expm1=torch.expm1,
-    log1p=torch.log1p,
     erfc=torch.special.erfc,
     abs=torch.abs,
     where=torch.where,

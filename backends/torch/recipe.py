@@ -2,7 +2,7 @@
 
 The math (target, floor, projection, gradient scale, report) is :mod:`sgblend_spec.hardening`;
 this module binds it: parameter groups, the λ-aware update hook, the hardening schedule,
-:func:`swap_activations` and :func:`relu_ize`.
+:func:`swap_activations` and :func:`replace_lambda_gelu_with_relu` (formerly ``relu_ize``).
 """
 
 from __future__ import annotations
@@ -255,12 +255,12 @@ def _flat_outputs(out) -> torch.Tensor:
         out = [out[k] for k in sorted(out)]
     if isinstance(out, (tuple, list)) and out:
         return torch.cat([_flat_outputs(o) for o in out])
-    raise TypeError(
-        f"relu_ize: the model must return a tensor or a tuple/list/dict of tensors, got {type(out).__name__}"
-    )
+    raise TypeError("replace_lambda_gelu_with_relu: the model must return a tensor or a tuple/list/dict of "
+                    f"tensors, got {type(out).__name__}")
 
 
-def relu_ize(model: nn.Module, inputs, *, inplace: bool = False) -> tuple[nn.Module, _hardening.SubstitutionReport]:
+def replace_lambda_gelu_with_relu(model: nn.Module, inputs, *,
+                                  inplace: bool = False) -> tuple[nn.Module, _hardening.SubstitutionReport]:
     """Replace every LambdaGELU of ``model`` by ``nn.ReLU`` and measure what that changes.
 
     ``inputs``: a tensor, or a tuple of positional arguments, to run both models on (in eval
@@ -272,7 +272,7 @@ def relu_ize(model: nn.Module, inputs, *, inplace: bool = False) -> tuple[nn.Mod
     modules = dict(model.named_modules(remove_duplicate=False))
     lams = [m.lam.detach().cpu().numpy() for m in modules.values() if isinstance(m, LambdaGELU)]
     if not lams:
-        raise ValueError("relu_ize: model has no LambdaGELU module")
+        raise ValueError("replace_lambda_gelu_with_relu: model has no LambdaGELU module")
     args = inputs if isinstance(inputs, tuple) else (inputs,)
 
     def outputs(m: nn.Module) -> torch.Tensor:
@@ -289,3 +289,7 @@ def relu_ize(model: nn.Module, inputs, *, inplace: bool = False) -> tuple[nn.Mod
     after = outputs(relu_model)
     report = _hardening.substitution_report(sites, before.cpu().numpy(), after.cpu().numpy(), lams)
     return relu_model, report
+
+
+#: The former name of :func:`replace_lambda_gelu_with_relu` (the same function).
+relu_ize = replace_lambda_gelu_with_relu

@@ -51,9 +51,4 @@ def JaxBackend() -> adapt.Adapter:
         array_parameters=True,  # value() takes NumPy parameter arrays (INPUT_CONTRACT "param.shape")
         validate=checks.validate,  # eager check: a traced parameter cannot raise
     )
-    # float64 keeps the input-sensitivity scale (conformance/ulp.py), measured: XLA's float64
-    # erfc is up to ~340 ULP off in Φ's tail, its tanh-GELU derivatives ~30 ULP, and its graph
-    # optimiser folds the two-term constant of 1.702 in β - k (∂α at β = 1.702 becomes 0).
-    # torch and NumPy meet the plain-ULP float64 bounds.
-    adapter.input_sensitive_dtypes = ("float64",)
     return adapter

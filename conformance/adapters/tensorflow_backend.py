@@ -51,9 +51,4 @@ def TensorFlowBackend() -> adapt.Adapter:
         array_parameters=True,  # value() takes NumPy parameter arrays (INPUT_CONTRACT "param.shape")
         validate=checks.validate,  # eager check: in a graph a bad value gives NaN or an Assert
     )
-    # float64 keeps the input-sensitivity scale (conformance/ulp.py), measured: TensorFlow's float64
-    # erfc is up to ~340 ULP off in Φ's tail, its tanh-GELU derivatives ~30 ULP, and its graph
-    # optimiser folds the two-term constant of 1.702 in β - k (∂α at β = 1.702 becomes 0).
-    # torch and NumPy meet the plain-ULP float64 bounds.
-    adapter.input_sensitive_dtypes = ("float64",)
     return adapter

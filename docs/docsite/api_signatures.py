@@ -80,7 +80,7 @@ def _arguments(module: SourceModule, arguments: ast.arguments, drop_self: bool =
 
 def _computed(module: SourceModule, default: ast.expr) -> ast.expr:
     """A default as written, or its value when it is a plain number/string computed from the
-    project's framework-free modules (``_D["swish"]["beta"]`` → ``1.0``)."""
+    project's framework-free modules (``DEFAULTS["swish"]["beta"]`` → ``1.0``)."""
     if isinstance(default, ast.Constant):
         return default
     try:

@@ -6,7 +6,7 @@ or ``sgblend_spec/reference.py``) the public names are its ``__all__``; each is 
 through the ``from .module import name`` lines to where it is written:
 
 * ``def`` and ``class``: the signature as written (:mod:`.api_signatures`, which computes
-  defaults that come from the spec records, e.g. ``_D["swish"]["beta"]`` → ``1.0``), the
+  defaults that come from the spec records, e.g. ``DEFAULTS["swish"]["beta"]`` → ``1.0``), the
   docstring, public methods;
 * a one-line binding ``name = _bind("spec_name"[, "value" | "grad" | "dxx"])`` (or a loop
   ``for _name in spec.FUNCTIONS: _bind(_name)``): documented from the spec record (signature

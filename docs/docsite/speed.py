@@ -24,6 +24,12 @@ NO_BENCHMARKS = (
 )
 
 
+def label(result: dict) -> str:
+    """The backend, with the input dtype where it is not float32 ("torch bfloat16")."""
+    dtype = result.get("dtype", "float32")
+    return str(result["backend"]) + ("" if dtype == "float32" else f" {dtype}")
+
+
 def ratio_cell(ratio, ms) -> str:
     if ratio is None:
         return '<span class="na">—</span>'
@@ -36,7 +42,7 @@ def speed_page(results: list[dict]) -> str:
     """The benchmark JSON of every backend (benchmarks/harness.py writes them) as tables."""
     s = ["<h1>Measured speed</h1>",
          "<p>Time of each function as a ratio to the framework's own exact GELU, measured in the "
-         "same process on float32 input (median of repeated runs; milliseconds in brackets). "
+         "same process on float32 input (bfloat16 where a heading says so; median of repeated runs; milliseconds in brackets). "
          "fwd+bwd includes the gradients in every parameter. Saved: the bytes autograd keeps from "
          "forward to backward. Reference rows are not conformant: they price the float64 "
          "evaluation that the accuracy bounds need.</p>"]
@@ -50,7 +56,7 @@ def speed_page(results: list[dict]) -> str:
                  "the largest size measured, per function, backend and precision tier; log scale, the dashed "
                  f"line at {TARGET}×. Machine: {esc('; '.join(machines))}.</figcaption></figure>")
     for result in results:
-        s.append(f'<h2 id="speed-{esc(result["backend"])}">{esc(result["backend"])}</h2>'
+        s.append(f'<h2 id="speed-{esc(label(result).replace(" ", "-"))}">{esc(label(result))}</h2>'
                  f"<p>{esc(result['framework'])}; {esc(result['mode'])}; {esc(result['machine'])}, "
                  f"{esc(result['threads'])} threads; ratios to <code>{esc(result['baseline'])}</code>.</p>")
         for run in result["runs"]:
@@ -95,14 +101,14 @@ def chart_data(results: list[dict], functions) -> tuple[dict, dict]:
         end_to_end += list(result.get("end_to_end", ()))
         for row in run["rows"] + end_to_end:
             tier = row.get("precision") or result.get("precision")
-            label = str(result["backend"]) + (f" ({tier})" if tier else "")
+            name = label(result) + (f" ({tier})" if tier else "")
             ratio = _ratio(row)
             if ratio is None:
                 continue
             if row.get("kind") in END_TO_END or row in end_to_end:
-                models.setdefault(label, {})[str(row["name"])] = float(ratio)
+                models.setdefault(name, {})[str(row["name"])] = float(ratio)
             elif row.get("kind") == "spec" and _function(row, functions):
-                bars.setdefault(label, {})[_function(row, functions)] = float(ratio)
+                bars.setdefault(name, {})[_function(row, functions)] = float(ratio)
     return bars, models
 
 

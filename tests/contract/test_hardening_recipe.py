@@ -26,7 +26,7 @@ def test_relu_substitution_after_hardening_changes_outputs_less_than_without(bac
     plain, hardened, rtol = backend.relu_substitution()
     assert plain.loss < 0.05 and hardened.loss < 0.05  # both learned the task
     assert hardened.max_abs_change < plain.max_abs_change / 5
-    if hardened.unit_bound is not None:  # the backend's relu_ize reports (JAX has no module surgery)
+    if hardened.unit_bound is not None:  # the backend's replace_lambda_gelu_with_relu reports (JAX has no module surgery)
         assert hardened.unit_bound <= 0.01 * (1 + rtol) < plain.unit_bound and plain.unit_bound > 0.05
         assert hardened.relative_change < plain.relative_change / 5
     print(f"\nReLU substitution: max |Δy| {plain.max_abs_change:.4f} unhardened, "

@@ -135,21 +135,25 @@ def test_importing_the_package_imports_no_framework():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-def test_erfc_taylor_table_represents_erfc_to_beyond_float64():
-    """sgblend_spec.erfc_taylor_table (the JAX backend's float64 erfc on [0.25, 2)): on every interval the
-    polynomial of float64 coefficients, summed exactly, is erfc within a quarter of a float64
-    ULP at the centre and both ends, and the linear term stays within a third of the constant
-    one (so Horner adds ~one rounding)."""
+@pytest.mark.parametrize("double", [True, False], ids=["float64", "float32"])
+@pytest.mark.parametrize("kind", ["erfc", "erfcx"])
+def test_erfc_taylor_tables_represent_their_function_beyond_the_working_precision(kind, double):
+    """sgblend_spec.erfc_taylor_table (JAX's and TensorFlow's erfc): on every interval the
+    polynomial of working-precision coefficients, summed exactly, is erfc (or erfcx) within a
+    quarter of a ULP of the working precision at the centre and both ends, and the linear term
+    stays within a third of the constant one (so Horner adds ~one rounding)."""
     import mpmath
 
-    from sgblend_spec import erfc_taylor_table as _erfc
+    from sgblend_spec import erfc_taylor_table as tables
 
-    centres, low, a = _erfc.taylor_table()
-    assert centres[0] - _erfc.WIDTH / 2 == _erfc.LO and centres[-1] + _erfc.WIDTH / 2 == _erfc.HI
+    table = (tables.erfc_table if kind == "erfc" else tables.erfcx_table)(double)
+    exact_of = mpmath.erfc if kind == "erfc" else (lambda t: mpmath.erfc(t) * mpmath.exp(t * t))
+    spacing = np.spacing if double else (lambda v: float(np.spacing(np.float32(v))))
+    assert table.rows[0][0] - table.width / 2 == table.lo and table.rows[-1][0] + table.width / 2 == table.hi
     with mpmath.workdps(40):
-        for c, lo, row in zip(centres, low, a):
-            assert abs(row[1]) * _erfc.WIDTH / 2 <= abs(row[0]) / 3
-            for h in (-_erfc.WIDTH / 2, 0.0, _erfc.WIDTH / 2):
-                poly = mpmath.mpf(lo) + sum(mpmath.mpf(float(v)) * mpmath.mpf(h) ** n for n, v in enumerate(row))
-                exact = mpmath.erfc(mpmath.mpf(c) + h)
-                assert abs(poly - exact) <= np.spacing(float(exact)) / 4, (c, h)
+        for centre, low, *a in table.rows:
+            assert abs(a[1]) * table.width / 2 <= abs(a[0]) / 3
+            for h in (-table.width / 2, 0.0, table.width / 2):
+                poly = mpmath.mpf(low) + sum(mpmath.mpf(v) * mpmath.mpf(h) ** n for n, v in enumerate(a))
+                exact = exact_of(mpmath.mpf(centre) + h)
+                assert abs(poly - exact) <= spacing(float(exact)) / 4, (centre, h)

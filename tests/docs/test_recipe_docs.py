@@ -52,5 +52,6 @@ def test_api_page_documents_the_recipe_module():
     assert 'id="sgblend_spec.hardening"' in page
     for name in ("target_lam", "lam_floor", "project_rho", "lam_gradient_scale", "substitution_report"):
         assert f'id="sgblend_spec.hardening.{name}"' in page
-    for name in ("HardeningSchedule", "relu_ize", "swap_activations", "HardeningCallback", "lambda_update"):
+    for name in ("HardeningSchedule", "replace_lambda_gelu_with_relu", "relu_ize", "swap_activations",
+                 "HardeningCallback", "lambda_update"):
         assert name in page

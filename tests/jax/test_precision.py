@@ -6,45 +6,20 @@ and the NNX layers keeping the tier."""
 from __future__ import annotations
 
 import inspect
+import sys
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
-import ml_dtypes
-import numpy as np
 import pytest
 
-from sgblend_spec import reference, spec
+from sgblend_spec import spec
 from sgblend_spec.backends import jax as B
 from sgblend_spec.backends.jax import layers
 
-POINT = {"alpha": 0.375, "beta": 1.25, "gamma": 0.125, "lam": 1.75}  # exact in every dtype
-GRID = np.concatenate([-np.logspace(-4, 1.5, 40), [0.0], np.logspace(-4, 1.5, 40)])
-NP = {"float16": np.float16, "bfloat16": ml_dtypes.bfloat16, "float32": np.float32}
-BITS = {"float16": np.int16, "bfloat16": np.int16, "float32": np.int32}
-#: Fast-tier float32 backend vs fast-tier reference: the same formulas in float32 with
-#: different exp/erfc kernels (XLA's vs NumPy's), whose last-bit differences the formulas
-#: amplify (448 ULP at a partial's zero). The bounds against the oracle are the
-#: conformance suite's.
+sys.path.extend({str(Path(__file__).resolve().parents[1] / "_shared")} - set(sys.path))  # tests/_shared: helpers
 
-
-def close(got, want, dtype: str, precision: str, quantity: str) -> None:
-    """Within the tier's ULP bound of the reference; fast float32 within a loose bound (a
-    relative 1e-4, or 1e-6 of the grid's largest magnitude near the partials' zeros)."""
-    if (precision, dtype) != ("fast", "float32"):
-        assert ulps(got, want, dtype) <= spec.ulp_bound(quantity, dtype, precision), quantity
-        return
-    got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
-    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6 * np.max(np.abs(want)), err_msg=quantity)
-
-
-def ulps(got, want, dtype: str) -> int:
-    def ordinal(a):
-        i = np.asarray(a, dtype=NP[dtype]).view(BITS[dtype]).astype(np.int64)
-        return np.where(i < 0, np.iinfo(BITS[dtype]).min - i, i)
-    g, w = np.asarray(got, NP[dtype]), np.asarray(want, NP[dtype])
-    g64, w64 = g.astype(np.float64), w.astype(np.float64)
-    same = (g64 == w64) | (np.isnan(g64) & np.isnan(w64))
-    return int(np.max(np.where(same, 0, np.abs(ordinal(g) - ordinal(w))), initial=0))
+from precision_tiers import GRID, NARROW, NP, POINT, check_against_reference, check_default_tier_is_fast  # noqa: E402
 
 
 def _all(name, x, precision):
@@ -61,19 +36,13 @@ def _all(name, x, precision):
 
 
 @pytest.mark.parametrize("precision", spec.PRECISIONS)
-@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32"])
+@pytest.mark.parametrize("dtype", NARROW)
 @pytest.mark.parametrize("name", list(spec.FUNCTIONS))
 def test_each_function_matches_the_reference_in_its_tier(name, dtype, precision, with_x64):
     x_np = GRID.astype(NP[dtype])
     y, grads, fxx = _all(name, jnp.asarray(x_np), precision)
-    params = {n: POINT[n] for n in spec.FUNCTIONS[name].param_names}
-
     assert y.dtype == x_np.dtype
-    close(y, getattr(reference, name)(x_np, **params, precision=precision), dtype, precision, "value")
-    ref_grad = getattr(reference, f"{name}_grad")(x_np, **params, precision=precision)
-    for q, g in grads.items():
-        close(g, ref_grad[q], dtype, precision, q)
-    close(fxx, getattr(reference, f"{name}_dxx")(x_np, **params, precision=precision), dtype, precision, "dxx")
+    check_against_reference(name, x_np, y, grads, fxx, dtype, precision)
 
 
 @pytest.mark.parametrize("name", list(spec.FUNCTIONS))
@@ -112,10 +81,7 @@ def test_float64_is_float64_in_both_tiers(with_x64):
 
 
 def test_default_is_fast_and_shown_in_every_signature():
-    assert spec.DEFAULT_PRECISION["backends"] == "fast"
-    for name in spec.FUNCTIONS:
-        parameter = inspect.signature(getattr(B, name)).parameters["precision"]
-        assert parameter.default == "fast" and parameter.kind is inspect.Parameter.KEYWORD_ONLY
+    check_default_tier_is_fast(B)
     assert inspect.signature(layers.apply).parameters["precision"].default == "fast"
 
 

@@ -3,19 +3,22 @@
 ``KERAS_BACKEND`` (tensorflow, jax or torch) is fixed when Keras is imported, so each backend
 runs this directory in its own process (one nox session per backend). ``keras_test_support.grads``
 differentiates with the active backend's own autodiff (tf.GradientTape, jax.grad, torch
-autograd), so a test compares the layer with the framework binding it dispatches to.
+autograd), so a test compares the layer with the framework binding it dispatches to. ``xs``
+and the float32 dtype policy around each test are ``tests/_shared/keras_fixtures.py``, which
+tests/tensorflow shares.
 """
 
 from __future__ import annotations
 
 import importlib
-import os
+import sys
+from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import pytest
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+sys.path.extend({str(Path(__file__).resolve().parents[1] / "_shared")} - set(sys.path))  # tests/_shared: helpers
+
+from keras_fixtures import _float32_policy, xs  # noqa: E402,F401  (fixtures, registered here)
 
 from sgblend_spec.backends import keras as backend  # noqa: E402
 
@@ -31,19 +34,3 @@ def B():
 def binding():
     """The framework binding the layers dispatch to (``sgblend_spec.backends.<FRAMEWORK>``)."""
     return importlib.import_module(f"sgblend_spec.backends.{FRAMEWORK}.functional")
-
-
-@pytest.fixture(scope="session")
-def xs() -> np.ndarray:
-    """Inputs over every regime: tails, the minima, the origin."""
-    return np.concatenate([
-        np.linspace(-12.0, 12.0, 49), [-200.0, -40.0, -1.2784645, -0.7517915, -1e-3, 0.0, 1e-3, 40.0, 200.0],
-    ]).astype(np.float32)
-
-
-@pytest.fixture(autouse=True)
-def _float32_policy():
-    """Every test starts and ends with the float32 dtype policy."""
-    keras.config.set_dtype_policy("float32")
-    yield
-    keras.config.set_dtype_policy("float32")

@@ -392,3 +392,11 @@ def test_layer_inside_a_compiled_function(B, precision):
     else:
         assert _ulps(y, eager) <= _bound("fast")
     assert all(np.all(np.isfinite(gi)) for gi in g)
+
+
+def test_exact_constant_keeps_the_registered_name_fill(B):
+    """The initializer's class is ExactConstant; files saved before the rename name it "Fill"."""
+    assert B.Fill is B.ExactConstant
+    assert keras.saving.get_registered_name(B.ExactConstant) == "sgblend_spec>Fill"
+    w = B.ExactConstant(0.3)((2,), dtype="float64")
+    assert float(keras.ops.convert_to_numpy(w)[0]) == 0.3  # rounded once, not through float32

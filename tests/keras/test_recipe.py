@@ -60,11 +60,11 @@ def test_lambda_reaches_the_target_under_the_callback(B):
     assert max(floors[7][2]) < 3.0  # before the ramp the floor (1) leaves λ to the optimizer
 
 
-def test_relu_ize_copies_the_model_and_reports_the_measured_change(B):
+def test_replace_lambda_gelu_with_relu_copies_the_model_and_reports_the_measured_change(B):
     """(ReLU substitution after hardening vs without: tests/contract/test_hardening_recipe.py.)"""
     probe = _task(9, n=2000)[0]
     model = _mlp(B, 4)
-    relu_model, report = B.relu_ize(model, probe)
+    relu_model, report = B.replace_lambda_gelu_with_relu(model, probe)
     assert report.sites == ("act1", "act2")
     assert [type(layer).__name__ for layer in relu_model.layers] == [
         "InputLayer", "Dense", "ReLU", "Dense", "ReLU", "Dense"]
@@ -76,9 +76,13 @@ def test_relu_ize_copies_the_model_and_reports_the_measured_change(B):
 def test_a_single_unit_moves_by_at_most_the_bound(B):
     model = keras.Sequential([keras.Input((1,)), B.LambdaGELU(lam=TARGET)])
     x = np.linspace(-1, 1, 100_001, dtype=np.float32)[:, None]
-    _, report = B.relu_ize(model, x)
+    _, report = B.replace_lambda_gelu_with_relu(model, x)
     assert report.max_abs_change <= report.unit_bound * (1 + 4 * F32_EPS)
     assert report.max_abs_change == pytest.approx(0.01, rel=1e-4)
+
+
+def test_relu_ize_is_the_former_name_of_the_same_function(B):
+    assert B.relu_ize is B.replace_lambda_gelu_with_relu
 
 
 # ----------------------------------------------------------------------------- λ-aware update
@@ -89,7 +93,7 @@ def test_recipe_errors_name_the_argument(B):
     with pytest.raises(ValueError, match="model has no LambdaGELU layer"):
         B.register_lambda_update(keras.optimizers.SGD(), plain)
     with pytest.raises(ValueError, match="model has no LambdaGELU layer"):
-        B.relu_ize(plain, np.zeros((1, 2), np.float32))
+        B.replace_lambda_gelu_with_relu(plain, np.zeros((1, 2), np.float32))
     model = _mlp(B, 0)
     optimizer = B.register_lambda_update(keras.optimizers.SGD(), model)
     with pytest.raises(ValueError, match="already has the λ-aware update"):

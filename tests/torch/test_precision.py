@@ -7,7 +7,8 @@ computes float32 in float32 (no float64 op anywhere, eager or compiled); the def
 
 from __future__ import annotations
 
-import inspect
+import sys
+from pathlib import Path
 
 import ml_dtypes
 import numpy as np
@@ -19,24 +20,11 @@ from sgblend_spec import reference, spec
 from sgblend_spec.backends import torch as B
 from sgblend_spec.backends.torch import contract, kernels
 
-POINT = {"alpha": 0.375, "beta": 1.25, "gamma": 0.125, "lam": 1.75}  # exact in every dtype
-GRID = np.concatenate([-np.logspace(-4, 1.5, 40), [0.0], np.logspace(-4, 1.5, 40)])
-NP = {"float16": np.float16, "bfloat16": ml_dtypes.bfloat16, "float32": np.float32, "float64": np.float64}
-BITS = {"float16": np.int16, "bfloat16": np.int16, "float32": np.int32, "float64": np.int64}
-#: Fast-tier float32 backend vs fast-tier reference: both evaluate the same formulas in
-#: float32 with different exp/erfc/log1p kernels, whose last-bit differences the formulas
-#: amplify (up to 64 ULP on this grid, more at a partial's zero). The bounds against the
-#: oracle are the conformance suite's (``sgblend-conformance --precision fast``).
+sys.path.extend({str(Path(__file__).resolve().parents[1] / "_shared")} - set(sys.path))  # tests/_shared: helpers
 
-
-def close(got, want, dtype: str, precision: str, quantity: str) -> None:
-    """Within the tier's ULP bound of the reference; fast float32 within a loose bound (a
-    relative 1e-4, or 1e-6 of the grid's largest magnitude near the partials' zeros)."""
-    if (precision, dtype) != ("fast", "float32"):
-        assert ulps(got, want, dtype) <= spec.ulp_bound(quantity, dtype, precision), quantity
-        return
-    got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
-    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6 * np.max(np.abs(want)), err_msg=quantity)
+from precision_tiers import (  # noqa: E402
+    GRID, NARROW, NP, POINT, check_against_reference, check_default_tier_is_fast, ulps,
+)
 
 
 def _tensor(a: np.ndarray) -> torch.Tensor:
@@ -48,17 +36,6 @@ def _numpy(t: torch.Tensor, dtype: str) -> np.ndarray:
     if t.dtype == torch.bfloat16:
         return t.view(torch.int16).numpy().view(ml_dtypes.bfloat16)
     return t.numpy().astype(NP[dtype])
-
-
-def ulps(got: np.ndarray, want: np.ndarray, dtype: str) -> int:
-    """Largest distance in units in the last place (consecutive floats differ by 1)."""
-    def ordinal(a):
-        i = np.asarray(a, dtype=NP[dtype]).view(BITS[dtype]).astype(object if dtype == "float64" else np.int64)
-        return np.where(i < 0, -(i - np.iinfo(BITS[dtype]).min) if dtype != "float64" else -(i + 2**63), i)
-    g, w = np.asarray(got, NP[dtype]), np.asarray(want, NP[dtype])
-    same = (g.astype(np.float64) == w.astype(np.float64)) | (np.isnan(g.astype(np.float64)) & np.isnan(w.astype(np.float64)))
-    d = np.abs(ordinal(g) - ordinal(w))
-    return int(np.max(np.where(same, 0, d), initial=0))
 
 
 def _all(name, dtype, precision):
@@ -74,19 +51,13 @@ def _all(name, dtype, precision):
 
 
 @pytest.mark.parametrize("precision", spec.PRECISIONS)
-@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32"])
+@pytest.mark.parametrize("dtype", NARROW)
 @pytest.mark.parametrize("name", list(spec.FUNCTIONS))
 def test_each_function_matches_the_reference_in_its_tier(name, dtype, precision):
     x_np, y, grads, fxx = _all(name, dtype, precision)
-    params = {n: POINT[n] for n in spec.FUNCTIONS[name].param_names}
-    want = getattr(reference, name)(x_np, **params, precision=precision)
     assert y.dtype == _tensor(x_np).dtype
-    close(_numpy(y, dtype), want, dtype, precision, "value")
-    ref_grad = getattr(reference, f"{name}_grad")(x_np, **params, precision=precision)
-    for q, g in grads.items():
-        close(_numpy(g, dtype), ref_grad[q], dtype, precision, q)
-    ref_dxx = getattr(reference, f"{name}_dxx")(x_np, **params, precision=precision)
-    close(_numpy(fxx, dtype), ref_dxx, dtype, precision, "dxx")
+    partials = {q: _numpy(g, dtype) for q, g in grads.items()}
+    check_against_reference(name, x_np, _numpy(y, dtype), partials, _numpy(fxx, dtype), dtype, precision)
 
 
 @pytest.mark.parametrize("name", ["sgblend", "lambda_gelu"])
@@ -96,10 +67,7 @@ def test_float64_is_float64_in_both_tiers(name):
 
 
 def test_default_is_fast_and_shown_in_every_signature():
-    assert spec.DEFAULT_PRECISION["backends"] == "fast"
-    for name in spec.FUNCTIONS:
-        parameter = inspect.signature(getattr(B, name)).parameters["precision"]
-        assert parameter.default == "fast" and parameter.kind is inspect.Parameter.KEYWORD_ONLY
+    check_default_tier_is_fast(B)
     x = torch.linspace(-40, 40, 101)
     assert torch.equal(B.sgblend(x, 0.1, 1.3), B.sgblend(x, 0.1, 1.3, precision="fast"))
     for module in (B.SGBlend(), B.SSwish(), B.LambdaGELU(), B.GELU(), B.Swish()):

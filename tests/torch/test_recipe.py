@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from sgblend_spec import hardening as H
+from sgblend_spec.backends import torch as B
 from sgblend_spec.backends.torch import (
     GELU,
     HardeningSchedule,
@@ -17,7 +18,7 @@ from sgblend_spec.backends.torch import (
     SGBlend,
     lambda_parameter_groups,
     register_lambda_update,
-    relu_ize,
+    replace_lambda_gelu_with_relu,
     swap_activations,
 )
 
@@ -108,7 +109,7 @@ def test_schedule_and_update_need_a_lambda_gelu():
     with pytest.raises(ValueError, match="model has no LambdaGELU module"):
         register_lambda_update(torch.optim.SGD(model.parameters(), lr=0.1), model)
     with pytest.raises(ValueError, match="model has no LambdaGELU module"):
-        relu_ize(model, torch.zeros(1, 2, dtype=torch.float64))
+        replace_lambda_gelu_with_relu(model, torch.zeros(1, 2, dtype=torch.float64))
 
 
 # ----------------------------------------------------------------------------- λ-aware update
@@ -166,10 +167,10 @@ def test_parameter_groups_split_rho_without_weight_decay():
 
 # ----------------------------------------------------------------------------- ReLU substitution
 # (after hardening vs without: tests/contract/test_hardening_recipe.py)
-def test_relu_ize_copies_by_default_and_reports_the_measured_change():
+def test_replace_lambda_gelu_with_relu_copies_by_default_and_reports_the_measured_change():
     model = _mlp(2)
     probe = _task(7)[0]
-    relu_model, report = relu_ize(model, probe)
+    relu_model, report = replace_lambda_gelu_with_relu(model, probe)
     assert report.sites == ("1", "3")
     assert [type(m) for m in relu_model] == [nn.Linear, nn.ReLU, nn.Linear, nn.ReLU, nn.Linear]
     assert [type(m) for m in model] == [nn.Linear, LambdaGELU, nn.Linear, LambdaGELU, nn.Linear]
@@ -177,17 +178,21 @@ def test_relu_ize_copies_by_default_and_reports_the_measured_change():
         delta = (relu_model(probe) - model(probe)).abs()
     assert report.max_abs_change == pytest.approx(float(delta.max()), rel=1e-12)
     assert report.unit_bound == pytest.approx(H.relu_gap(1 + math.log(2)))
-    same, _ = relu_ize(model, probe, inplace=True)
+    same, _ = replace_lambda_gelu_with_relu(model, probe, inplace=True)
     assert same is model and isinstance(model[1], nn.ReLU)
 
 
 def test_a_single_unit_moves_by_at_most_the_bound_and_reaches_it():
     act = LambdaGELU(lam=TARGET, dtype=torch.float64)
     x = torch.linspace(-1, 1, 100_001, dtype=torch.float64)
-    relu, report = relu_ize(act, x)
+    relu, report = replace_lambda_gelu_with_relu(act, x)
     assert isinstance(relu, nn.ReLU) and report.sites == ("",)
     assert report.max_abs_change <= report.unit_bound * (1 + 1e-12)
     assert report.max_abs_change == pytest.approx(0.01, rel=1e-6)
+
+
+def test_relu_ize_is_the_former_name_of_the_same_function():
+    assert B.relu_ize is replace_lambda_gelu_with_relu
 
 
 # ----------------------------------------------------------------------------- activation swap

@@ -121,6 +121,17 @@ class Adapter:
         """f and the gradients of sum(f) in x and in every native-array parameter."""
         raise NotImplementedError
 
+    #: The compilers a function call runs under in this framework (test_compensation).
+    compilers: tuple[str, ...] = ("eager",)
+
+    def compiled(self, compiler: str, function: str, quantity: str, x: np.ndarray, params: dict,
+                 precision: str) -> np.ndarray:
+        """One quantity ("value", "x" or a parameter name) of ``function`` at the NumPy array
+        ``x``, parameters as scalar arrays of x's dtype, evaluated under ``compiler``:
+        elementwise, and for a parameter the gradient of Σ w·f with w = (1, 0, 0, ...), i.e.
+        the partial at x[0] alone (no sum that would round)."""
+        raise NotImplementedError
+
     def parameter_forms(self, bad: float, default: float) -> list:
         """A bad parameter value in every form a call accepts."""
         return [bad, self.native(bad), self.native([default, bad, default]), self.native([default, default, bad]),

@@ -1,0 +1,238 @@
+"""The two gates the activations are built from, σ (:class:`Logistic`) and Φ
+(:class:`Normal`), with the products the formulas need, each from one exponential.
+
+* σ is built from e = exp(-|u|) only, so it never overflows, and σ(-u) is computed as
+  σ(-u), never 1 - σ(u);
+* Φ(v) = erfc(|v|/√2)/2 for v < 0 and 1 - erfc(|v|/√2)/2 otherwise, never
+  (1 + erf(v/√2))/2, and far out the Mills ratio's series times φ;
+* in a product whose other factor vanishes at x = ±inf (a tail of σ or φ), an infinite
+  factor is first made the largest finite number (``xp.finite``), so the product is that
+  zero, the limit, instead of inf·0 = NaN;
+* an exponential that may be subnormal is kept scaled by 2^k (k = 600 in float64, 64 in
+  float32) and a product with it is rounded into the subnormal range once, last;
+* a sum with a vanishing factor is formed as one product (:meth:`Logistic.sigma_times`,
+  :meth:`Normal.cdf_times`), so flush-to-zero arithmetic (TensorFlow's and XLA's float32
+  kernels) never drops a subnormal term.
+"""
+
+from __future__ import annotations
+
+import decimal
+import math
+
+from sgblend_spec._namespace import Array, Namespace
+from sgblend_spec.compensated import (
+    DECIMAL,
+    INV_SQRT2,
+    finite_low,
+    opaque,
+    two_product,
+    two_product_constant,
+    two_sum,
+    working_constant,
+)
+
+_INV_SQRT2 = 1.0 / math.sqrt(2.0)
+_SQRT2 = math.sqrt(2.0)
+
+#: 2^k·φ is what :class:`Normal` keeps (k = 600 in float64, 64 in float32): e^(k·ln2 - v²/2)
+#: stays finite for every v and normal wherever a product a·φ(v) with a ≤ v²·λ can be, and
+#: the final ·2^-k rounds into the subnormal range once.
+SCALE_EXPONENT = {True: 600, False: 64}
+LN2_TIMES_K = {d: working_constant(DECIMAL.multiply(k, DECIMAL.ln(decimal.Decimal(2))), d) for d, k in SCALE_EXPONENT.items()}
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+#: |v| from which Φ's tail is the Mills series (see :class:`Normal`), per working precision
+FAR = {True: 30.0, False: 11.0}
+
+
+#: Taylor terms of :func:`expm1` on |d| ≤ 1 per working precision: the first omitted one
+#: is below 2^-57 (2^-28) of the sum.
+EXPM1_TERMS = {True: 18, False: 11}
+
+
+def expm1(xp: Namespace, d: Array) -> Array:
+    """e^d - 1 within ~1 ULP, from exp and arithmetic only: d + d²·(1/2! + d/3! + ...) for
+    |d| ≤ 1 (nothing cancels), e^d - 1 beyond (|e^d - 1| > 0.63 there, so neither).
+
+    Not the framework's expm1: inductor's vectorised code computes torch.expm1 as
+    exp(d) - 1 (0 for |d| < 2^-24 in float32), and XLA's is up to 4 ULP off; one formula
+    gives every backend the same numbers. ±0 keep their sign; ±inf and NaN go to exp."""
+    zero = 0 * xp.finite(d)
+    small = xp.abs(d) <= 1
+    ds = xp.where(small, d, zero)  # the polynomial sees no infinity (nor does its autodiff)
+    terms = EXPM1_TERMS[xp.is_double(d)]
+    p = 1.0 / math.factorial(terms)
+    for n in range(terms - 1, 1, -1):
+        p = p * ds + 1.0 / math.factorial(n)
+    polynomial = xp.where(ds == 0, ds, ds + (ds * ds) * p)
+    return xp.where(small, polynomial, xp.exp(d) - 1)
+
+
+class Logistic:
+    """σ(u), σ(-u) and the products the formulas need, from the one exponential e^(-|u|).
+
+    Where e^(-|u|) may be subnormal (|u| > k·ln2; k = 600 in float64, 64 in float32) it is
+    kept scaled, e_s = e^(k·ln2 - |u|) = 2^k·e^(-|u|) (the argument compensated, like u
+    itself), and a product with a vanishing logistic factor is formed as
+    (a·sigma_neg_scaled)·unscale, sigma_neg_scaled = e_s/(1 + e^(-|u|)) = 2^k·σ(-|u|) and
+    unscale = 2^-k: the only rounding into the subnormal range is the last one (in float64
+    e^(-|u|) is subnormal for |u| > 708 while a·e^(-|u|) may not be), and no intermediate
+    exceeds |a| (sigma_neg_scaled ≤ 1, the shift applying only where it is small). Such an
+    ``a`` may be infinite only where the factor is exactly 0 (u = ±inf), so it is clamped to
+    finite first. One exponential, not the square of e^(-|u|/2), whose error the square
+    would double.
+
+    Attributes: ``exp_neg`` = e^(-|u|), ``denominator`` = 1 + e^(-|u|), ``sigma_abs`` =
+    σ(|u|), ``sigma_neg_scaled`` = 2^k·σ(-|u|), ``unscale`` = 2^-k (1 where not scaled) and
+    ``unscale_half`` = 2^(-k/2).
+    """
+
+    def __init__(self, xp: Namespace, u: Array, u_lo: Array | None = None):
+        self.xp, self.u = xp, u
+        self.abs_u = xp.abs(u)
+        self.positive = u >= 0
+        double = xp.is_double(u)
+        k, shift = SCALE_EXPONENT[double], LN2_TIMES_K[double]
+        zero = 0 * xp.finite(self.abs_u)
+        big = self.abs_u > shift.hi
+        # s = [k·ln2] - |u + u_lo| as s_hi + s_lo
+        s_hi, s_lo = two_sum(xp.where(big, zero + shift.hi, zero), -self.abs_u)
+        s_lo = s_lo + xp.where(big, zero + shift.lo, zero)
+        if u_lo is not None:
+            s_lo = s_lo - xp.where(self.positive, u_lo, -u_lo)
+        s_lo = finite_low(xp, s_lo, s_hi)
+        e_s = xp.exp(s_hi)
+        e_s = e_s + e_s * s_lo  # first order: e^(s_hi + s_lo)
+        self.unscale = xp.where(big, zero + 2.0**-k, zero + 1)
+        self.unscale_half = xp.where(big, zero + 2.0 ** -(k // 2), zero + 1)
+        self.exp_neg = e_s * self.unscale
+        self.denominator = 1 + self.exp_neg
+        self.sigma_abs = 1 / self.denominator
+        self.sigma_neg_scaled = e_s / self.denominator  # 2^k·σ(-|u|)
+
+    def times_sigma(self, a: Array) -> Array:
+        """a·σ(u)."""
+        xp = self.xp
+        return xp.where(self.positive, a / self.denominator, (xp.finite(a) * self.sigma_neg_scaled) * self.unscale)
+
+    def times_sigma_bar(self, a: Array) -> Array:
+        """a·σ(-u)."""
+        xp = self.xp
+        return xp.where(self.positive, (xp.finite(a) * self.sigma_neg_scaled) * self.unscale, a / self.denominator)
+
+    @property
+    def sigma(self) -> Array:
+        """σ(u)."""
+        return self.xp.where(self.positive, self.sigma_abs, self.sigma_neg_scaled * self.unscale)
+
+    @property
+    def sigma_bar(self) -> Array:
+        """σ(-u)."""
+        return self.xp.where(self.positive, self.sigma_neg_scaled * self.unscale, self.sigma_abs)
+
+    def sigma_times(self, a: Array, b: Array) -> Array:
+        """a·σ(u) + b·σ(u)σ(-u), formed as σ(u)·(a + b·σ(-u)): one product, so a σ(u) that is
+        subnormal (u ≲ -87 in float32) is never a term of a sum, which flush-to-zero
+        arithmetic (TensorFlow's and XLA's float32 kernels) would drop."""
+        return self.times_sigma(a + self.times_sigma_bar(b))
+
+    def times_s_s_bar(self, a: Array) -> Array:
+        """a·σ(u)σ(-u) = ((a·t)·r)·2^-k."""
+        return ((self.xp.finite(a) * self.sigma_neg_scaled) * self.sigma_abs) * self.unscale
+
+    def u_tanh_half(self) -> Array:
+        """u·tanh(u/2) = |u|·(1 - e^(-|u|))/(1 + e^(-|u|)); :func:`expm1` keeps it exact near 0."""
+        return self.abs_u * (-expm1(self.xp, -self.abs_u) * self.sigma_abs)
+
+
+def sigmoid(xp: Namespace, z: Array) -> Array:
+    """σ(z) = 1/(1 + e^(-z)), stable for every finite and infinite z."""
+    return Logistic(xp, z).sigma
+
+
+def logistic_curvature(lg: Logistic, scale: Array) -> Array:
+    """scale·S(u), S(u) = σ(u)σ(-u)·(2 - u·tanh(u/2)), the second derivative of u·σ(u) in u."""
+    return lg.times_s_s_bar(scale * (2 - lg.u_tanh_half()))
+
+
+class Normal:
+    """Φ(v) and products with φ(v) = e^(-v²/2)/√(2π).
+
+    Φ(v) = c for v < 0 and 1 - c otherwise, with c = erfc(|v|/√2)/2 ≤ 1/2: the same
+    accuracy as erfc(-v/√2)/2 (the C library computes erfc of a negative argument as 2 minus
+    the tail), but no factor of 2 that a reassociated x·(erfc/2) could overflow near the
+    largest float64.
+
+    φ is kept scaled, φ_s = 2^k·φ(v) = e^(k·ln2 - v²/2)/√(2π) with the argument compensated,
+    and a·φ is formed as (a·φ_s)·2^-k: φ's own underflow (v ≳ 37.6 in float64) does not take
+    a normal-range product such as λ(2 - v²)φ(v) with it, and a subnormal result is rounded
+    once. (One exponential, not the square of e^(-v²/4), whose error the square doubles.)
+    """
+
+    def __init__(self, xp: Namespace, v: Array, v_lo: Array | None = None):
+        self.xp = xp
+        double = xp.is_double(v)
+        negative = v < 0
+        # |v| as a select, whose autodiff derivative at v = 0 is 1 (that of abs may be 0)
+        abs_v = xp.where(negative, -v, v)
+        # t = |v + v_lo|/√2 as t_hi + t_lo (1/√2 a two-term constant), and v² as p_hi + p_lo:
+        # erfc(t) and e^(-v²/2) amplify their arguments' rounding by 2t² and v²/2.
+        t_hi, t_lo = two_product_constant(xp, abs_v, INV_SQRT2)
+        p_hi, p_lo = two_product(xp, v, v)
+        if v_lo is not None:
+            t_lo = t_lo + xp.where(negative, -v_lo, v_lo) * _INV_SQRT2
+            p_lo = p_lo + 2 * (v * v_lo)
+        t_lo, p_lo = finite_low(xp, t_lo, t_hi), finite_low(xp, p_lo, p_hi)
+        self.v2, self.v2_lo = p_hi, p_lo
+        # s = k·ln2 - v²/2 as s_hi + s_lo, then 2^k·φ = e^(s_hi)·(1 + s_lo)/√(2π)
+        scale = LN2_TIMES_K[double]
+        s_hi, s_lo = two_sum(opaque(xp, scale.hi, p_hi), -0.5 * p_hi)
+        s_lo = finite_low(xp, s_lo + (scale.lo - 0.5 * p_lo), s_hi)
+        e = xp.exp(s_hi)
+        self.pdf_scaled = (e + e * s_lo) * _INV_SQRT_2PI
+        self.unscale = opaque(xp, 2.0 ** -SCALE_EXPONENT[double], p_hi)
+        # erfc(t_hi + t_lo) = erfc(t_hi) - t_lo·(2/√π)e^(-t²), and e^(-t²)/√π = √2·φ(v)
+        tail = 0.5 * xp.erfc(t_hi) - self.times_pdf(_SQRT2 * t_lo)
+        # Far out (|v| ≥ FAR), Φ(-|v|) = φ(v)·R(1/v²)/|v| (the Mills ratio's asymptotic
+        # series, 8 terms: the first omitted one is 5e-18 of the sum from |v| = 30, 4e-11
+        # from 11): a product with φ, so a·Φ(-|v|) is rounded into the subnormal range once,
+        # where erfc's own result (subnormal from |v| ≈ 37.5 in float64, 13 in float32) would
+        # have lost its bits, and erfc's first-order correction t_lo·φ(v) (~2t·ε of the tail)
+        # stays normal wherever erfc is used (a flush-to-zero kernel would drop it beyond
+        # |v| ≈ 36.3 in float64 and 11.9 in float32).
+        far = FAR[double]
+        self.negative, self.asymptotic = negative, abs_v >= far
+        m = xp.where(self.asymptotic, abs_v, far + 0 * abs_v)
+        w = 1 / (m * m)
+        series = 1 - 13 * w
+        for k in (11, 9, 7, 5, 3, 1):
+            series = 1 - (k * w) * series
+        self.mills = series / m
+        self.erfc_tail = tail
+        self.tail = xp.where(self.asymptotic, self.times_pdf(self.mills), tail)
+        self.cdf = xp.where(negative, self.tail, 1 - self.tail)
+
+    def times_pdf(self, a: Array) -> Array:
+        """a·φ(v) = (a·2^k·φ)·2^-k (``a`` infinite only where φ = 0)."""
+        return (self.xp.finite(a) * self.pdf_scaled) * self.unscale
+
+    def times_tail(self, a: Array) -> Array:
+        """a·Φ(-|v|), rounded into the subnormal range once (``a`` infinite only where it is 0)."""
+        xp = self.xp
+        fa = xp.finite(a)
+        return xp.where(self.asymptotic, ((fa * self.mills) * self.pdf_scaled) * self.unscale, fa * self.erfc_tail)
+
+    def cdf_times(self, a: Array, b: Array, v: Array) -> Array:
+        """a·Φ(v) + b·φ(v); in the far negative tail as φ(v)·(a·R + b), one product, so a Φ(v)
+        that is subnormal is never a term of a sum (flush-to-zero arithmetic would drop it)."""
+        xp = self.xp
+        far = self.negative & self.asymptotic
+        return xp.where(far, self.times_pdf(a * self.mills + b), self.times_cdf(a, v) + self.times_pdf(b))
+
+    def times_cdf(self, a: Array, v: Array) -> Array:
+        """a·Φ(v): a = ±inf gives ±inf where Φ(v) = 1, 0 where Φ(v) = 0."""
+        return self.xp.where(self.negative, self.times_tail(a), a * self.cdf)
+
+    def times_cdf_bar(self, a: Array) -> Array:
+        """a·Φ(-v)."""
+        return self.xp.where(self.negative, a * (1 - self.tail), self.times_tail(a))

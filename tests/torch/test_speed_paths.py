@@ -1,0 +1,205 @@
+"""The speed paths of the torch backend, checked structurally (no timings): what backward saves,
+that one compiled kernel serves every shape and rank, that the fused gradient kernel gives the
+eager kernel's numbers, and that a module's eager call reads no parameter back to the host."""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+import pytest
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from sgblend_spec import spec
+from sgblend_spec.backends import torch as B
+from sgblend_spec.backends.torch import kernels
+from sgblend_spec.backends.torch.numerics import SUM_BLOCK
+
+MODULES = {
+    "sswish": lambda: B.SSwish(beta=1.3, gamma=0.2),
+    "sgblend": lambda: B.SGBlend(alpha=0.3, beta=1.3, gamma=0.2),
+    "sgblend_gelu": lambda: B.SGBlend(alpha=0.3, beta=1.3, gamma=0.2, gelu="exact"),
+    "lambda_gelu": lambda: B.LambdaGELU(lam=1.7),
+}
+
+
+@pytest.fixture
+def counted_compiles(monkeypatch):
+    """Compiling on for every size, with dynamo's "eager" backend (no C++ build); returns the
+    list of (kernel, graph) pairs dynamo traced."""
+    graphs: list[tuple[str, object]] = []
+    real_compile = torch.compile
+
+    def compile_counting(fn, **kwargs):
+        def backend(gm, example_inputs):
+            graphs.append((fn.__name__, gm))
+            return gm.forward
+
+        return real_compile(fn, backend=backend, **kwargs)
+
+    torch._dynamo.reset()
+    monkeypatch.setattr(B, "COMPILE", True)
+    monkeypatch.setattr(B, "COMPILE_MIN_NUMEL", 0)
+    monkeypatch.setattr(kernels, "COMPILED", {})
+    monkeypatch.setattr(kernels, "COMPILE_FAILED", set())
+    monkeypatch.setattr(kernels.torch, "compile", compile_counting)
+    yield graphs
+    torch._dynamo.reset()
+
+
+def _fwd_bwd(module, x):
+    x = x.detach().requires_grad_()
+    y = module(x)
+    y.backward(torch.ones_like(y))
+    return y, x.grad, [p.grad for p in module.parameters()]
+
+
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_backward_saves_only_x_and_the_parameters(name, counted_compiles):
+    module = MODULES[name]()
+    x = torch.randn(3, SUM_BLOCK + 7, requires_grad=True)
+    saved = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
+        module(x)
+    big = [t for t in saved if t.numel() == x.numel()]
+    assert len(big) == 1 and big[0].data_ptr() == x.data_ptr()
+    assert all(t.numel() == 1 for t in saved if t.numel() != x.numel())
+
+
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_one_compiled_graph_serves_every_shape_and_rank(name, counted_compiles):
+    """The value kernel sees x flat, the gradient kernel rows of SUM_BLOCK (the partial last row
+    padded into the same graph): a new size or rank compiles nothing."""
+    module = MODULES[name]()
+    _fwd_bwd(module, torch.randn(4, 3 * SUM_BLOCK))  # a whole number of rows: no tail
+    _fwd_bwd(module, torch.randn(5, 4 * SUM_BLOCK + 3))  # a partial last row
+    first = len(counted_compiles)
+    assert {kind for kind, _ in counted_compiles} == {f"_value_{name}_fast", f"_grad_{name}_fast"}
+    for shape in [(7, 3 * SUM_BLOCK + 11), (2, 3, 5, 700), (9 * SUM_BLOCK,), (3, 1, 6 * SUM_BLOCK - 1)]:
+        _fwd_bwd(module, torch.randn(shape))
+    assert len(counted_compiles) == first
+
+
+def test_the_gradient_kernel_is_one_pass_over_rows(counted_compiles):
+    """The graph of the gradient kernel: x-gradient written into the caller's buffer (copy_),
+    each parameter summed along rows, and nothing of x's size returned."""
+    module = MODULES["sgblend"]()
+    _fwd_bwd(module, torch.randn(5, 4 * SUM_BLOCK))
+    (gm,) = [gm for kind, gm in counted_compiles if kind.startswith("_grad_")]
+    targets = [node.target for node in gm.graph.nodes if node.op == "call_method" or node.op == "call_function"]
+    assert "copy_" in [getattr(t, "__name__", t) for t in targets]
+    outputs = [node for node in gm.graph.nodes if node.op == "output"][0].args[0]
+    assert len(outputs) == 3  # three row sums, the x-gradient went in place
+
+
+@pytest.mark.parametrize("name", sorted(MODULES))
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float64])
+@pytest.mark.parametrize("numel", [2 * SUM_BLOCK, 3 * SUM_BLOCK + 5, SUM_BLOCK - 3])
+def test_fused_gradient_kernel_gives_the_eager_numbers(name, dtype, numel, counted_compiles, monkeypatch):
+    """Rows, the padded last row and the blocked sum of the row sums give the eager kernel's
+    x-gradient (elementwise the same ops) and its parameter gradients to a few float32 ulps
+    (the blocks are the same, their order inside a block is the compiler's)."""
+    module = MODULES[name]()
+    x = (4 * torch.randn(numel, generator=torch.Generator().manual_seed(1))).to(dtype)
+    y, gx, gp = _fwd_bwd(module, x)
+    assert {kind for kind, _ in counted_compiles} == {f"_value_{name}_fast", f"_grad_{name}_fast"}
+    monkeypatch.setattr(B, "COMPILE", False)
+    module.zero_grad()
+    y2, gx2, gp2 = _fwd_bwd(module, x)
+    assert torch.equal(y, y2)
+    assert torch.equal(gx, gx2)
+    for a, b in zip(gp, gp2):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6 * numel ** 0.5)
+
+
+def test_fused_gradient_with_only_some_inputs_needed(counted_compiles, monkeypatch):
+    """x without grad (a first layer) and frozen parameters: only the needed sums come back."""
+    module = MODULES["sgblend"]()
+    module.beta.requires_grad_(False)
+    x = torch.randn(3 * SUM_BLOCK + 1)
+    module(x).sum().backward()
+    got = [None if p.grad is None else p.grad.clone() for p in module.parameters()]
+    monkeypatch.setattr(B, "COMPILE", False)
+    module.zero_grad()
+    module(x).sum().backward()
+    for a, p in zip(got, module.parameters()):
+        assert (a is None) == (p.grad is None)
+        if a is not None:
+            torch.testing.assert_close(a, p.grad, rtol=1e-5, atol=1e-4)
+
+
+def test_compiled_kernels_are_thread_count_independent_with_a_tail(counted_compiles):
+    module = MODULES["sgblend_gelu"]()
+    x = 3 * torch.randn(37 * SUM_BLOCK + 19, generator=torch.Generator().manual_seed(2))
+    threads = torch.get_num_threads()
+    runs = []
+    try:
+        for n in (1, 2, 1):
+            torch.set_num_threads(n)
+            module.zero_grad()
+            y, gx, gp = _fwd_bwd(module, x)
+            runs.append([y, gx, *gp])
+    finally:
+        torch.set_num_threads(threads)
+    for a, b in zip(runs[0], runs[1]):
+        assert torch.equal(a, b)
+    for a, b in zip(runs[0], runs[2]):
+        assert torch.equal(a, b)
+
+
+def in_graph() -> bool:
+    """Called from inside a graph that dynamo traced (the "eager" stand-in for inductor's code)?"""
+    return any(frame.filename.startswith("<eval_with_key>") for frame in inspect.stack(0))
+
+
+class _HostReads(TorchDispatchMode):
+    """Records every read of a tensor's value to the host (.item(), bool(), float(), ...)."""
+
+    def __init__(self):
+        super().__init__()
+        self.reads = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if func is torch.ops.aten._local_scalar_dense.default:
+            self.reads.append(args[0].shape)
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_module_call_reads_nothing_back_to_the_host(name, counted_compiles, monkeypatch):
+    """Issue #17 item 3 on the CPU: a module's eager forward and backward make no
+    .item()/bool() read (each would be a device->host synchronisation on an accelerator)."""
+    monkeypatch.setattr(B, "COMPILE", False)
+    module = MODULES[name]()
+    x = torch.randn(2, 3 * SUM_BLOCK + 5, requires_grad=True)
+    with _HostReads() as mode:
+        module(x).sum().backward()
+    assert mode.reads == []
+
+
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_compiled_module_call_reads_nothing_back_to_the_host(name, counted_compiles, monkeypatch):
+    """The same with the compiled kernels (a dispatch mode would turn them off: the tensor
+    methods that read a value are watched instead). Reads inside the traced graph are the
+    formulas' NumPy constants, which dynamo lifts to tensors and inductor folds into its code."""
+    module = MODULES[name]()
+    x = torch.randn(2, 3 * SUM_BLOCK + 5, requires_grad=True)
+    module(x).sum().backward()  # compiles first
+    reads = []
+
+    def watched(method: str):
+        real = getattr(torch.Tensor, method)
+
+        def read(self, *args):
+            if not in_graph():
+                reads.append(method)
+            return real(self, *args)
+
+        return read
+
+    for method in ("item", "__bool__", "__float__", "__int__", "tolist"):
+        monkeypatch.setattr(torch.Tensor, method, watched(method))
+    module(x).sum().backward()
+    monkeypatch.undo()
+    assert reads == []

@@ -49,10 +49,15 @@ MODES = {"tensorflow": {"": {}, "-graph": {"SGBLEND_TF_ADAPTER": "graph"}}}
 FAST_MODES = {"tensorflow": {"-graph": MODES["tensorflow"]["-graph"]}, "jax": {"-x64-off": {"SGBLEND_JAX_X64": "0"}}}
 #: What ``nox -s tests`` keeps of a thinned run: every grid of edge points and the special-value
 #: table, without the random and property tests (``nox -s conformance`` runs everything).
-#: Thinned in CI: the fast tier, and float64 of TensorFlow and JAX (their graphs are rebuilt
-#: per example), which keeps .ci/run under an hour on two cores.
+#: Thinned in CI, which keeps .ci/run under an hour on two cores: the fast tier (its float64
+#: is the exact tier's evaluation, so it is left to that), float64 of TensorFlow (graph mode,
+#: the path of a Keras model) and JAX, and the runs that compile a graph per example:
+#: TensorFlow's graph mode (9.5 min for the narrow dtypes' random tests alone) and JAX (about
+#: 20 min: its float64 erfc tables make each compile 3-12× jax.nn.gelu's). NumPy, torch and
+#: TensorFlow's eager mode run the exact tier in full.
 CI_SELECTION = ("-k", "test_grid or test_special_values")
-CI_THIN_FLOAT64 = ("jax", "tensorflow")
+CI_THIN_FLOAT64 = {"jax": ("",), "tensorflow": ("-graph",)}  # backend -> modes whose float64 CI runs
+CI_THIN_NARROW = {"jax": ("",), "tensorflow": ("-graph",)}  # backend -> modes whose narrow dtypes CI thins
 NARROW_DTYPES = "--dtypes=float16,bfloat16,float32"
 
 
@@ -67,12 +72,16 @@ def _conformance(session, backend, *args, modes=None, precision="exact", suffix_
 
 def _both_tiers(session, backend, *args, thin=False):
     if thin and backend in CI_THIN_FLOAT64:
-        _conformance(session, backend, NARROW_DTYPES, *args)
-        _conformance(session, backend, "--dtypes=float64", *CI_SELECTION, *args, suffix_extra="-float64")
+        for suffix, env in MODES.get(backend, {"": {}}).items():
+            narrow = CI_SELECTION if suffix in CI_THIN_NARROW[backend] else ()
+            _conformance(session, backend, NARROW_DTYPES, *narrow, *args, modes={suffix: env})
+            if suffix in CI_THIN_FLOAT64[backend]:
+                _conformance(session, backend, "--dtypes=float64", *CI_SELECTION, *args, modes={suffix: env},
+                             suffix_extra="-float64")
     else:
         _conformance(session, backend, *args)
-    _conformance(session, backend, *(CI_SELECTION if thin else ()), *args, modes=FAST_MODES.get(backend),
-                 precision="fast")
+    _conformance(session, backend, *((NARROW_DTYPES, *CI_SELECTION) if thin else ()), *args,
+                 modes=FAST_MODES.get(backend), precision="fast")
 
 
 @nox.session

@@ -29,7 +29,8 @@ from sgblend_spec._namespace import Array, Namespace
 
 #: The decimal context the exact constants are computed in (60 digits)
 DECIMAL = decimal.Context(prec=60)
-_PI = decimal.Decimal("3.14159265358979323846264338327950288419716939937510582097494")
+#: π to 60 digits
+DECIMAL_PI = decimal.Decimal("3.14159265358979323846264338327950288419716939937510582097494")
 
 
 def to_float32(value: float) -> float:
@@ -65,7 +66,7 @@ def two_term(exact: decimal.Decimal) -> dict[bool, Constant]:
     return {True: working_constant(exact, True), False: working_constant(exact, False)}
 
 
-_SQRT_2_OVER_PI = DECIMAL.sqrt(DECIMAL.divide(2, _PI))
+_SQRT_2_OVER_PI = DECIMAL.sqrt(DECIMAL.divide(2, DECIMAL_PI))
 #: k = 1.702 (the oracle's exact decimal), 1/√2, 2√(2/π) and 2√(2/π)·0.044715
 SLOPE_1702 = two_term(decimal.Decimal("1.702"))
 INV_SQRT2 = two_term(DECIMAL.divide(1, DECIMAL.sqrt(decimal.Decimal(2))))

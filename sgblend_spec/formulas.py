@@ -395,19 +395,3 @@ FORMULAS: dict[str, Formulas] = {
     "sgblend_gelu_tanh": Formulas(sgblend_gelu_tanh, sgblend_gelu_tanh_grad, sgblend_gelu_tanh_dxx),
     "lambda_gelu": Formulas(lambda_gelu, lambda_gelu_grad, lambda_gelu_dxx),
 }
-
-
-# ----------------------------------------------------------------------------- constraints
-#: keras.backend.epsilon(), inside the authors' MinMaxNorm constraint on alpha.
-KERAS_EPSILON = 1e-7
-
-
-def keras_min_max_norm(xp: Namespace, w: Array) -> Array:
-    """Keras MinMaxNorm(0, 1) of a scalar weight: w·clip(|w|, 0, 1)/(ε + |w|), ε = 1e-7.
-
-    This is the authors' projection of alpha after every update. It is not a plain clip:
-    inside [-1, 1] it still shrinks |w| by about ε per step, which reproducing their
-    training numbers requires.
-    """
-    size = xp.abs(w)
-    return w * (xp.where(size > 1, 1 + 0 * size, size) / (KERAS_EPSILON + size))

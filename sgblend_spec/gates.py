@@ -23,6 +23,7 @@ import math
 from sgblend_spec._namespace import Array, Namespace
 from sgblend_spec.compensated import (
     DECIMAL,
+    DECIMAL_PI,
     INV_SQRT2,
     finite_low,
     opaque,
@@ -39,8 +40,13 @@ _SQRT2 = math.sqrt(2.0)
 #: stays finite for every v and normal wherever a product a·φ(v) with a ≤ v²·λ can be, and
 #: the final ·2^-k rounds into the subnormal range once.
 SCALE_EXPONENT = {True: 600, False: 64}
-LN2_TIMES_K = {d: working_constant(DECIMAL.multiply(k, DECIMAL.ln(decimal.Decimal(2))), d) for d, k in SCALE_EXPONENT.items()}
-_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+_LN2 = DECIMAL.ln(decimal.Decimal(2))
+#: k·ln2 (the logistic's scaling) and k·ln2 - ln√(2π) (φ's, its 1/√(2π) folded into the
+#: exponent: one rounding fewer than a product with the rounded constant), two-term
+LN2_TIMES_K = {d: working_constant(DECIMAL.multiply(k, _LN2), d) for d, k in SCALE_EXPONENT.items()}
+PDF_SHIFT = {d: working_constant(DECIMAL.subtract(DECIMAL.multiply(k, _LN2),
+                                                  DECIMAL.divide(DECIMAL.ln(DECIMAL.multiply(2, DECIMAL_PI)), 2)), d)
+             for d, k in SCALE_EXPONENT.items()}
 #: |v| from which Φ's tail is the Mills series (see :class:`Normal`), per working precision
 FAR = {True: 30.0, False: 11.0}
 
@@ -184,12 +190,12 @@ class Normal:
             p_lo = p_lo + 2 * (v * v_lo)
         t_lo, p_lo = finite_low(xp, t_lo, t_hi), finite_low(xp, p_lo, p_hi)
         self.v2, self.v2_lo = p_hi, p_lo
-        # s = k·ln2 - v²/2 as s_hi + s_lo, then 2^k·φ = e^(s_hi)·(1 + s_lo)/√(2π)
-        scale = LN2_TIMES_K[double]
+        # s = k·ln2 - ln√(2π) - v²/2 as s_hi + s_lo, then 2^k·φ = e^(s_hi)·(1 + s_lo)
+        scale = PDF_SHIFT[double]
         s_hi, s_lo = two_sum(opaque(xp, scale.hi, p_hi), -0.5 * p_hi)
         s_lo = finite_low(xp, s_lo + (scale.lo - 0.5 * p_lo), s_hi)
         e = xp.exp(s_hi)
-        self.pdf_scaled = (e + e * s_lo) * _INV_SQRT_2PI
+        self.pdf_scaled = e + e * s_lo
         self.unscale = opaque(xp, 2.0 ** -SCALE_EXPONENT[double], p_hi)
         # erfc(t_hi + t_lo) = erfc(t_hi) - t_lo·(2/√π)e^(-t²), and e^(-t²)/√π = √2·φ(v)
         tail = 0.5 * xp.erfc(t_hi) - self.times_pdf(_SQRT2 * t_lo)

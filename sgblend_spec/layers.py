@@ -20,7 +20,7 @@ import math
 from dataclasses import dataclass
 from typing import Mapping
 
-from sgblend_spec import checks, formulas, spec
+from sgblend_spec import checks, spec
 from sgblend_spec._namespace import Array, Namespace
 
 #: Keras glorot_uniform on the authors' shape (1,): limit √(6/(fan_in + fan_out)) = √3.
@@ -102,6 +102,21 @@ def layer_parameters(layer: str, function: str, initial: Mapping[str, object]) -
     return out
 
 
+#: keras.backend.epsilon(), inside the authors' MinMaxNorm constraint on alpha.
+KERAS_EPSILON = 1e-7
+
+
+def keras_min_max_norm(xp: Namespace, w: Array) -> Array:
+    """Keras MinMaxNorm(0, 1) of a scalar weight: w·clip(|w|, 0, 1)/(ε + |w|), ε = 1e-7.
+
+    This is the authors' projection of alpha after every update. It is not a plain clip:
+    inside [-1, 1] it still shrinks |w| by about ε per step, which reproducing their
+    training numbers requires.
+    """
+    size = xp.abs(w)
+    return w * (xp.where(size > 1, 1 + 0 * size, size) / (KERAS_EPSILON + size))
+
+
 def projection(parameter: spec.Parameter, per_channel: bool) -> str | None:
     """How a layer keeps ``parameter`` after each step: "min_max_norm" (the authors' scalar α),
     "clip" (to ``parameter.constraint``) or None (unconstrained, or kept by a reparameterisation)."""
@@ -116,7 +131,7 @@ def project(xp: Namespace, parameter: spec.Parameter, value: Array, per_channel:
     """``value`` of ``parameter`` after the layer's projection (see :func:`projection`)."""
     kind = projection(parameter, per_channel)
     if kind == "min_max_norm":
-        return formulas.keras_min_max_norm(xp, value)
+        return keras_min_max_norm(xp, value)
     if kind == "clip":
         lo, hi = parameter.constraint.lo, parameter.constraint.hi
         zero = 0 * xp.finite(value)  # 0 at ±inf too (0·inf would be NaN); NaN stays NaN

@@ -99,7 +99,7 @@ def constraints(name: str) -> Callable[[Mapping[str, jax.Array]], dict[str, jax.
 
     Returns ``project(params) -> params`` (pure, jit-able) implementing each parameter's
     spec projection: a scalar alpha gets the authors' Keras MinMaxNorm(0, 1),
-    α·clip(|α|, 0, 1)/(1e-7 + |α|) (``formulas.keras_min_max_norm``; not a plain clip —
+    α·clip(|α|, 0, 1)/(1e-7 + |α|) (``sgblend_spec.layers.keras_min_max_norm``; not a plain clip —
     it shrinks |α| by about 1e-7 per step), a per-channel alpha is clipped to [-1, 1], and
     beta is clipped to [0.1, 10]; gamma and rho pass through. Use it after
     ``optax.apply_updates``.

@@ -1,4 +1,4 @@
-"""api.html: the API reference. The framework-free core modules (spec, formulas, hardening)
+"""api.html: the API reference. The framework-free core modules (spec, formulas, gates, compensated, hardening)
 are read by importing them; the NumPy reference and every backend are read from their
 source (:mod:`.api_source`), so the page lists every public name of every backend whether
 or not its framework is installed, and building it never imports a framework."""
@@ -149,7 +149,7 @@ def backend_html(name: str, spec) -> str:
 
 
 def api_page(spec) -> str:
-    from sgblend_spec import formulas, hardening
+    from sgblend_spec import compensated, formulas, gates, hardening
 
     return "\n".join([
         "<h1>API reference</h1>",
@@ -157,12 +157,16 @@ def api_page(spec) -> str:
         '<a href="#sgblend_spec.reference">NumPy reference</a>, '
         '<a href="#sgblend_spec.spec">spec records</a>, '
         '<a href="#sgblend_spec.formulas">formulas</a>, '
+        '<a href="#sgblend_spec.gates">gates</a>, '
+        '<a href="#sgblend_spec.compensated">compensated arguments</a>, '
         '<a href="#sgblend_spec.hardening">λ-GELU training recipe</a>, '
         + ", ".join(f'<a href="#backend-{b}">{b} backend</a>' for b in BACKENDS) + ".</p>",
         '<section class="module"><h2 id="sgblend_spec.reference">sgblend_spec.reference — the NumPy reference</h2>'
         + source_section_html("sgblend_spec.reference", spec) + "</section>",
         module_html(spec, "sgblend_spec.spec — the specification records"),
         module_html(formulas, "sgblend_spec.formulas — the stable formulas"),
+        module_html(gates, "sgblend_spec.gates — σ and Φ with their products"),
+        module_html(compensated, "sgblend_spec.compensated — error-free transformations and two-term constants"),
         module_html(hardening, "sgblend_spec.hardening — the λ-GELU training recipe"),
         *(backend_html(name, spec) for name in BACKENDS),
     ])

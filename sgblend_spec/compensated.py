@@ -78,13 +78,19 @@ def _splitter(xp: Namespace, a: Array) -> float:
     return 134217729.0 if xp.is_double(a) else 4097.0
 
 
+def runtime_zero(xp: Namespace, like: Array) -> Array:
+    """0 with ``like``'s dtype, shape and sign (NaN where ``like`` is NaN, 0 at ±inf), computed
+    at run time: 0·finite(like), which no compiler folds to a literal 0 (0·inf would be NaN)."""
+    return 0 * xp.finite(like)
+
+
 def rounded(xp: Namespace, p: Array) -> Array:
     """The product ``p`` as a rounded value that a compiler cannot contract into a following
     sum: XLA:CPU and GPU code generators fuse a·b + c into one FMA (rounded once), so an
     error-free transformation that reuses the rounded a·b elsewhere sees two different
     products. p + (a runtime zero) is at most an FMA with c = 0, i.e. fl(a·b) itself, and is
     no longer a product (the zero has p's sign, so -0 stays -0)."""
-    return p + 0 * xp.finite(p)
+    return p + runtime_zero(xp, p)
 
 
 def _split(xp: Namespace, a: Array, splitter: float) -> tuple[Array, Array]:
@@ -98,7 +104,7 @@ def finite_low(xp: Namespace, lo: Array, hi: Array) -> Array:
     """lo where it is finite, else 0: splitting overflows for |a| ≳ max/2^27 (max/2^12 in
     float32), and there the argument is so large that its correction must vanish. (0·hi is
     NaN only where hi is NaN, whose result is NaN anyway.)"""
-    return xp.where(xp.abs(lo) < math.inf, lo, 0 * xp.finite(hi))
+    return xp.where(xp.abs(lo) < math.inf, lo, runtime_zero(xp, hi))
 
 
 def two_product(xp: Namespace, a: Array, b: Array) -> tuple[Array, Array]:
@@ -132,7 +138,7 @@ def opaque(xp: Namespace, c: float, like: Array) -> Array:
     (a - c₁) - c₂ → a - (c₁ + c₂), which sets a compensation's low part to 0; c plus a
     runtime zero is not a literal. Every constant that enters an error-free sum or a
     scaling by 2^-k goes through here."""
-    return c + 0 * xp.finite(like)
+    return c + runtime_zero(xp, like)
 
 
 def product(xp: Namespace, a: Array, b: Array) -> tuple[Array, Array]:

@@ -49,6 +49,7 @@ from sgblend_spec.compensated import (
     finite_low,
     opaque,
     product,
+    runtime_zero,
     two_product,
     two_product_constant,
     two_sum,
@@ -74,7 +75,7 @@ def _swish_logistic(xp: Namespace, x: Array, beta: Array) -> Logistic:
     u, u_lo = product(xp, x, beta)
     # x·β stays the selected branch wherever x is finite, so autodiff through this sees
     # ∂u/∂β = x at β = 0 too.
-    return Logistic(xp, xp.where((beta == 0) & (xp.abs(x) == math.inf), 0 * beta + 0 * xp.finite(x), u), u_lo)
+    return Logistic(xp, xp.where((beta == 0) & (xp.abs(x) == math.inf), 0 * beta + runtime_zero(xp, x), u), u_lo)
 
 
 def _swish_dx(lg: Logistic) -> Array:
@@ -215,7 +216,7 @@ def lambda_gelu(xp: Namespace, x: Array, lam: Array) -> Array:
 def lambda_gelu_grad(xp: Namespace, x: Array, lam: Array) -> dict[str, Array]:
     """∂x = Φ(v) + v·φ(v),  ∂λ = x²·φ(v),  v = λx."""
     v, n = _lambda_normal(xp, x, lam)
-    return {"x": n.cdf_times(1 + 0 * xp.finite(v), v, v), "lam": n.times_pdf(x * x)}
+    return {"x": n.cdf_times(1 + runtime_zero(xp, v), v, v), "lam": n.times_pdf(x * x)}
 
 
 def lambda_gelu_dxx(xp: Namespace, x: Array, lam: Array) -> Array:

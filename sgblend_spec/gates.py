@@ -27,6 +27,7 @@ from sgblend_spec.compensated import (
     INV_SQRT2,
     finite_low,
     opaque,
+    runtime_zero,
     two_product,
     two_product_constant,
     two_sum,
@@ -63,7 +64,7 @@ def expm1(xp: Namespace, d: Array) -> Array:
     Not the framework's expm1: inductor's vectorised code computes torch.expm1 as
     exp(d) - 1 (0 for |d| < 2^-24 in float32), and XLA's is up to 4 ULP off; one formula
     gives every backend the same numbers. ±0 keep their sign; ±inf and NaN go to exp."""
-    zero = 0 * xp.finite(d)
+    zero = runtime_zero(xp, d)
     small = xp.abs(d) <= 1
     ds = xp.where(small, d, zero)  # the polynomial sees no infinity (nor does its autodiff)
     terms = EXPM1_TERMS[xp.is_double(d)]
@@ -99,7 +100,7 @@ class Logistic:
         self.positive = u >= 0
         double = xp.is_double(u)
         k, shift = SCALE_EXPONENT[double], LN2_TIMES_K[double]
-        zero = 0 * xp.finite(self.abs_u)
+        zero = runtime_zero(xp, self.abs_u)
         big = self.abs_u > shift.hi
         # s = [k·ln2] - |u + u_lo| as s_hi + s_lo
         s_hi, s_lo = two_sum(xp.where(big, zero + shift.hi, zero), -self.abs_u)

@@ -22,6 +22,7 @@ from typing import Mapping
 
 from sgblend_spec import checks, spec
 from sgblend_spec._namespace import Array, Namespace
+from sgblend_spec.compensated import runtime_zero
 
 #: Keras glorot_uniform on the authors' shape (1,): limit √(6/(fan_in + fan_out)) = √3.
 GLOROT_SCALAR_LIMIT = math.sqrt(6.0 / (1 + 1))
@@ -134,6 +135,6 @@ def project(xp: Namespace, parameter: spec.Parameter, value: Array, per_channel:
         return keras_min_max_norm(xp, value)
     if kind == "clip":
         lo, hi = parameter.constraint.lo, parameter.constraint.hi
-        zero = 0 * xp.finite(value)  # 0 at ±inf too (0·inf would be NaN); NaN stays NaN
+        zero = runtime_zero(xp, value)  # 0 at ±inf too (0·inf would be NaN); NaN stays NaN
         return xp.where(value < lo, zero + lo, xp.where(value > hi, zero + hi, value))
     return value

@@ -140,12 +140,15 @@ def docs(session):
 @nox.parametrize("backend", [b for b in BACKENDS if b != "numpy"])
 def bench(session, backend):
     """Every spec function's fwd and fwd+bwd time (1M and 16M float32 elements) as a ratio to the
-    framework's native exact GELU in the same run, and bytes saved for backward; prints the table
-    and writes benchmarks/results/BACKEND.json, which `nox -s docs` publishes."""
+    framework's native exact GELU in the same run, bytes saved for backward, and a training step
+    of an encoder block per activation (end to end); prints the table and writes
+    benchmarks/results/BACKEND.json, which `nox -s docs` publishes."""
     _install(session, backend)
     session.run("python", f"benchmarks/bench_{backend}.py", *session.posargs)
-    if backend == "torch":  # bfloat16 too (results/torch-bfloat16.json)
-        session.run("python", "benchmarks/bench_torch.py", "--dtype", "bfloat16", *session.posargs)
+    if backend == "torch":  # bfloat16 too (results/torch-bfloat16.json; the end-to-end model is float32)
+        session.run("python", "benchmarks/bench_torch.py", "--dtype", "bfloat16", "--no-end-to-end", *session.posargs)
+    if backend == "jax":  # JAX's default config above (x64 off), float64 evaluation too (results/jax-x64.json)
+        session.run("python", "benchmarks/bench_jax.py", "--x64", *session.posargs)
 
 
 @nox.session

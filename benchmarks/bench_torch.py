@@ -2,6 +2,7 @@
 
     python benchmarks/bench_torch.py [--sizes 1048576 16777216] [--repeats 5] [--functions ...]
                                      [--dtype float32|bfloat16] [--precision fast|exact]
+                                     [--end-to-end/--no-end-to-end] [--e2e-repeats 7] [--e2e-shape 32 128 256]
 
 Every spec function runs through the public functional API with 0-d float32 parameters
 that require grad, and the four learnable ones also as the nn.Module a user calls (eager,
@@ -9,10 +10,20 @@ no user compile; the module compiles its own kernels for large inputs), in the t
 ``--precision`` (default "fast": float32 arithmetic). fwd+bwd computes the x-gradient and
 every parameter gradient. Reference rows, not conformant: the same formulas compiled in
 float32 with torch's own reductions, and the floor of the exact tier's evaluation, the two
-float64 exponentials SG-Blend's value needs and nothing else. Saved bytes are counted with
+float64 exponentials SG-Blend's value needs and nothing else; and the naive float32 SG-Blend,
+the authors' Keras layer's arithmetic written in torch ops (``torch.sigmoid``, autograd for
+the backward): what a user would write. Saved bytes are counted with
 ``torch.autograd.graph.saved_tensors_hooks`` (distinct storages). Also timed: a module's
 first call (compiling its kernels, with whatever inductor cache this machine holds) and its
-first call at a new size and rank. Results: benchmarks/results/torch.json.
+first call at a new size and rank.
+
+End to end (``--end-to-end``, on by default): one training step of
+``nn.TransformerEncoderLayer(256, 4, 1024, activation=..., batch_first=True)`` on a
+(32, 128, 256) float32 batch (forward in training mode, loss = mean of squares, backward,
+``AdamW.step()`` with :func:`register_constraints`' projection, ``zero_grad``) with
+``SGBlend()``, ``SGBlend(precision="exact")``, ``LambdaGELU()``, ``SSwish()`` and the naive
+SG-Blend module, as ratios to the same layer (same weights) with ``nn.GELU()``, timed
+interleaved (see ``end_to_end.py``). Results: benchmarks/results/torch.json.
 """
 
 from __future__ import annotations
@@ -22,6 +33,7 @@ import time
 import torch
 import torch.nn.functional as F
 
+import end_to_end
 import harness
 from sgblend_spec import formulas, spec
 from sgblend_spec.backends import torch as backend
@@ -151,11 +163,72 @@ def cases(functions: list[str], precision: str = "fast") -> list[harness.Case]:
                 "the fast tier's arithmetic without its deterministic reduction",
                 lambda x, dy, name=name: _timed(lambda x, *p: _Float32Formulas.apply(name, x, *p), x, dy,
                                                 _parameters(name))))
+    if "sgblend" in functions:
+        out.append(harness.Case(
+            "sgblend, naive float32", "reference", end_to_end.NAIVE_NOTE,
+            lambda x, dy: _timed(lambda x, *p: end_to_end.naive_sgblend(torch.sigmoid, x, *p), x, dy,
+                                 _parameters("sgblend"))))
     out.append(harness.Case(
         "floor: 2 float64 exp", "reference",
         "exp(-|x|) + exp(-|1.702x|) in float64, compiled: the least float64 work SG-Blend's value needs",
         lambda x, dy: _timed(lambda x: _floor(x), x, dy, backward=False)))
     return out
+
+
+class NaiveSGBlend(torch.nn.Module):
+    """The authors' SG-Blend as a user would write it in torch (see end_to_end.naive_sgblend)."""
+
+    def __init__(self):
+        super().__init__()
+        self.alpha, self.beta, self.gamma = (torch.nn.Parameter(torch.tensor([v])) for v in (0.0, 1.0, 0.0))
+
+    def forward(self, x):
+        return end_to_end.naive_sgblend(torch.sigmoid, x, self.alpha, self.beta, self.gamma)
+
+
+def end_to_end_rows(shape: tuple[int, ...], repeats: int) -> tuple[str, list[dict]]:
+    """Training-step rows of a TransformerEncoderLayer per activation (see the module docstring)."""
+    d_model = shape[-1]
+
+    def layer(activation):
+        torch.manual_seed(0)
+        return torch.nn.TransformerEncoderLayer(d_model, 4, 1024, activation=activation, batch_first=True)
+
+    native_state = layer(torch.nn.GELU()).state_dict()
+    x = torch.randn(*shape, generator=torch.Generator().manual_seed(1))
+
+    def build(make_activation):
+        def make():
+            model = layer(make_activation())
+            model.load_state_dict(native_state, strict=False)  # the same weights; the activation keeps its own
+            model.train()
+            optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+            backend.register_constraints(optimizer, model)
+
+            def fwd():
+                with torch.no_grad():
+                    return model(x)
+
+            def step():
+                loss = model(x).square().mean()
+                loss.backward()
+                optimizer.step()
+                optimizer.zero_grad()
+                return loss
+
+            return fwd, step
+        return make
+
+    models = [end_to_end.Model("nn.GELU()", "native", "torch.nn.GELU(), approximate='none'", build(torch.nn.GELU)),
+              end_to_end.Model("SGBlend()", "spec", "", build(backend.SGBlend), "fast"),
+              end_to_end.Model("SGBlend(precision='exact')", "spec", "",
+                               build(lambda: backend.SGBlend(precision="exact")), "exact"),
+              end_to_end.Model("LambdaGELU()", "spec", "", build(backend.LambdaGELU), "fast"),
+              end_to_end.Model("SSwish()", "spec", "", build(backend.SSwish), "fast"),
+              end_to_end.Model("naive SG-Blend (float32)", "reference", end_to_end.NAIVE_NOTE, build(NaiveSGBlend))]
+    description = (f"nn.TransformerEncoderLayer({d_model}, 4, 1024, batch_first=True), input {tuple(shape)} float32, "
+                   f"eager, {torch.get_num_threads()} threads; median of {repeats} interleaved repeats")
+    return description, end_to_end.measure(models, repeats, lambda r: None)
 
 
 def _inputs(dtype: torch.dtype):
@@ -169,11 +242,16 @@ def _inputs(dtype: torch.dtype):
 if __name__ == "__main__":
     args = harness.arguments(__doc__.splitlines()[0], extra=[
         (("--dtype",), {"default": "float32", "choices": ["float32", "bfloat16"]}),
-        (("--precision",), {"default": "fast", "choices": ["fast", "exact"]})])
+        (("--precision",), {"default": "fast", "choices": ["fast", "exact"]}),
+        (("--e2e-shape",), {"type": int, "nargs": 3, "default": [32, 128, 256],
+                            "help": "batch, sequence, model width of the end-to-end input"})])
     dtype = getattr(torch, args.dtype)
     mode = (f"precision={args.precision!r}; kernels compiled with torch.compile for inputs of "
             f">= {backend.COMPILE_MIN_NUMEL} elements" if backend.COMPILE else
             f"precision={args.precision!r}; eager kernels (SGBLEND_TORCH_COMPILE=0)")
-    extra = {"first_call_s": first_calls(args.functions, args.precision, dtype)} if backend.COMPILE else {}
+    extra = {"precision": args.precision}
+    if backend.COMPILE:
+        extra["first_call_s"] = first_calls(args.functions, args.precision, dtype)
     harness.main("torch", f"torch {torch.__version__}", mode, "F.gelu (exact)", torch.get_num_threads(),
-                 cases(args.functions, args.precision), _inputs(dtype), lambda r: None, args, extra=extra)
+                 cases(args.functions, args.precision), _inputs(dtype), lambda r: None, args, extra=extra,
+                 end_to_end=lambda: end_to_end_rows(tuple(args.e2e_shape), args.e2e_repeats))

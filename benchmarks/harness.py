@@ -7,7 +7,12 @@ ratios compare like with like on a shared, noisy machine; absolute milliseconds 
 reported but only the ratios are meant to travel.
 
     python benchmarks/bench_torch.py [--sizes 1048576 16777216] [--repeats 5] [--functions sgblend,...]
+                                     [--end-to-end/--no-end-to-end] [--e2e-repeats 7]
     python benchmarks/harness.py             # the combined table of every results/*.json
+
+A bench may also pass ``end_to_end``: a callable returning ``(model description, rows)``,
+the training-step rows of :mod:`end_to_end`, stored under ``"end_to_end"`` (and the
+description under ``"end_to_end_model"``) unless ``--no-end-to-end``.
 """
 
 from __future__ import annotations
@@ -83,6 +88,15 @@ def measure(cases: list[Case], make_inputs, sizes: list[int], repeats: int, bloc
     return runs
 
 
+def _end_to_end():
+    """The end_to_end module, whether this one runs as a script's neighbour or as benchmarks.harness."""
+    try:
+        from . import end_to_end
+    except ImportError:
+        import end_to_end
+    return end_to_end
+
+
 def _cell(v, fmt: str) -> str:
     return "—" if v is None else format(v, fmt)
 
@@ -102,7 +116,10 @@ def table(result: dict) -> str:
                          f"{_cell(saved, '11.1f'):>11}")
     for name, times in result.get("first_call_s", {}).items():
         lines.append(f"first calls, {name}: " + ", ".join(f"{k} {v:.2f} s" for k, v in times.items()))
+    if result.get("end_to_end"):
+        lines += _end_to_end().table(result["end_to_end"], result.get("end_to_end_model", ""))
     notes = {r["name"]: r["note"] for run in result["runs"] for r in run["rows"] if r["kind"] != "spec"}
+    notes.update({r["name"]: r["note"] for r in result.get("end_to_end", ()) if r.get("note")})
     lines.append("")
     lines += [f"  {name}: {note}" for name, note in notes.items()]
     return "\n".join(lines)
@@ -118,6 +135,9 @@ def arguments(description: str, default_sizes=(1 << 20, 1 << 24), extra=()) -> a
     parser.add_argument("--functions", default=",".join(SPEC_FUNCTIONS),
                         help="comma-separated spec functions (default: all)")
     parser.add_argument("--out", type=pathlib.Path, default=None, help="JSON path (default results/BACKEND.json)")
+    parser.add_argument("--end-to-end", action=argparse.BooleanOptionalAction, default=True,
+                        help="also time a training step of an encoder block per activation (default on)")
+    parser.add_argument("--e2e-repeats", type=int, default=7, help="interleaved repeats of the end-to-end rows")
     args = parser.parse_args()
     args.functions = [f for f in args.functions.split(",") if f]
     unknown = set(args.functions) - set(SPEC_FUNCTIONS)
@@ -127,9 +147,11 @@ def arguments(description: str, default_sizes=(1 << 20, 1 << 24), extra=()) -> a
 
 
 def main(backend: str, framework: str, mode: str, baseline: str, threads: int, cases: list[Case],
-         make_inputs, block, args: argparse.Namespace, extra: Optional[dict] = None) -> dict:
+         make_inputs, block, args: argparse.Namespace, extra: Optional[dict] = None,
+         end_to_end: Optional[Callable[[], tuple[str, list[dict]]]] = None) -> dict:
     """Measure, print the table, write ``results/BACKEND.json`` (``results/BACKEND-DTYPE.json``
-    for a dtype other than float32); returns the result. ``extra`` is stored with it."""
+    for a dtype other than float32); returns the result. ``extra`` is stored with it;
+    ``end_to_end`` (run unless ``--no-end-to-end``) gives the end-to-end rows."""
     dtype = getattr(args, "dtype", "float32")
     result = {
         "backend": backend, "framework": framework, "mode": mode, "baseline": baseline,
@@ -138,6 +160,8 @@ def main(backend: str, framework: str, mode: str, baseline: str, threads: int, c
         **(extra or {}),
         "runs": measure(cases, make_inputs, args.sizes, args.repeats, block),
     }
+    if end_to_end is not None and getattr(args, "end_to_end", True):
+        result["end_to_end_model"], result["end_to_end"] = end_to_end()
     print(table(result))
     out = args.out or RESULTS / (f"{backend}.json" if dtype == "float32" else f"{backend}-{dtype}.json")
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -82,12 +82,14 @@ def _swish_dx(lg: Logistic) -> Array:
     return lg.sigma_times(1, lg.u)
 
 
-def _swish_dbeta(xp: Namespace, lg: Logistic, x: Array, scale: Array = 1.0) -> Array:
-    """scale·x²σ(u)σ(-u) = (scale·x·t·2^-k/2)·(x·r·2^-k/2) for 0 < scale ≤ 1: no
+def _swish_dbeta(xp: Namespace, lg: Logistic, x: Array, scale: Array = 1.0, rho: Array = 0.0) -> Array:
+    """scale·(1 + ρ)·x²σ(u)σ(-u) = (scale·x·t·2^-k/2)·(x·r·2^-k/2)·(1 + ρ + ρ_σ) for
+    0 < scale ≤ 1 (ρ the scale's own relative correction, ρ_σ the logistic's): no
     intermediate overflow where the result is finite (x² alone overflows from |x| ≈ 1.3e154
     in float64), the 2^-k shared between the two factors."""
     fx = xp.finite(x)
-    return (scale * ((fx * lg.sigma_neg_scaled) * lg.unscale_half)) * ((fx * lg.sigma_abs) * lg.unscale_half)
+    t = (scale * ((fx * lg.ratio_scaled) * lg.unscale_half)) * ((fx * lg.reciprocal) * lg.unscale_half)
+    return lg.corrected(t, (lg.rho_neg + lg.rho_abs) + rho)
 
 
 def swish(xp: Namespace, x: Array, beta: Array) -> Array:
@@ -140,32 +142,46 @@ def gelu_dxx(xp: Namespace, x: Array) -> Array:
     return lambda_gelu_dxx(xp, x, 1.0)
 
 
-def _tanh_gelu_argument(xp: Namespace, x: Array) -> tuple[Logistic, Array, Array]:
-    """σ(z), z = 2c(x + a·x³) carried as z_hi + z_lo, and z', z'', so that
-    ½x(1 + tanh(z/2)) = x·σ(z)."""
+class TanhArgument(NamedTuple):
+    """The tanh GELU's σ(z) and z's derivatives: z' = dz_hi + dz_lo (a two-term sum) and z''."""
+
+    lg: Logistic
+    dz_hi: Array
+    dz_lo: Array
+    d2z: Array
+
+    @property
+    def dz(self) -> Array:
+        return self.dz_hi + self.dz_lo
+
+
+def _tanh_gelu_argument(xp: Namespace, x: Array) -> TanhArgument:
+    """σ(z), z = 2c(x + a·x³) carried as z_hi + z_lo, and z' = 2c + 6ca·x² = w + 4ca·x²
+    (w = 2c + 2ca·x², all terms positive), z'' = 12ca·x, so that ½x(1 + tanh(z/2)) = x·σ(z)."""
     x2, x2_lo = two_product(xp, x, x)
     # w = 2c + 2ca·x² as w_hi + w_lo, then z = x·w
     cubic, cubic_lo = two_product_constant(xp, x2, TANH_CUBIC)
+    cubic_lo = cubic_lo + TANH_CUBIC[True].hi * x2_lo  # cubic + cubic_lo = 2ca·x²
     c2 = TANH_LINEAR[xp.is_double(x)]
     w, w_lo = two_sum(opaque(xp, c2.hi, x), cubic)
-    w_lo = w_lo + (c2.lo + (cubic_lo + TANH_CUBIC[True].hi * x2_lo))
+    w_lo = w_lo + (c2.lo + cubic_lo)
     z, z_lo = two_product(xp, x, w)
     z_lo = finite_low(xp, z_lo + x * w_lo, z)
-    dz = c2.hi + (3 * TANH_CUBIC[True].hi) * x2
+    dz_hi, dz_lo = two_sum(w, 2 * cubic)
+    dz_lo = finite_low(xp, dz_lo + (w_lo + 2 * cubic_lo), dz_hi)
     d2z = (6 * TANH_CUBIC[True].hi) * x
-    return Logistic(xp, z, z_lo), dz, d2z
+    return TanhArgument(Logistic(xp, z, z_lo), dz_hi, dz_lo, d2z)
 
 
 def gelu_tanh(xp: Namespace, x: Array) -> Array:
     """½x(1 + tanh(√(2/π)(x + 0.044715x³))) = x·σ(z), z = 2√(2/π)(x + 0.044715x³)."""
-    lg, _, _ = _tanh_gelu_argument(xp, x)
-    return lg.times_sigma(x)
+    return _tanh_gelu_argument(xp, x).lg.times_sigma(x)
 
 
 def gelu_tanh_grad(xp: Namespace, x: Array) -> dict[str, Array]:
     """∂x = σ(z) + x·z'·σ(z)σ(-z)."""
-    lg, dz, _ = _tanh_gelu_argument(xp, x)
-    return {"x": lg.sigma_times(1, x * dz)}
+    arg = _tanh_gelu_argument(xp, x)
+    return {"x": arg.lg.sigma_times(1, x * arg.dz)}
 
 
 def gelu_tanh_dxx(xp: Namespace, x: Array) -> Array:
@@ -173,14 +189,21 @@ def gelu_tanh_dxx(xp: Namespace, x: Array) -> Array:
     return _tanh_curvature(xp, x)
 
 
-def _tanh_curvature(xp: Namespace, x: Array, w: Array = 1.0) -> Array:
-    """w·∂²/∂x² of the tanh GELU."""
-    lg, dz, d2z = _tanh_gelu_argument(xp, x)
-    # x·tanh(z/2) = |x|·(1 - e^(-|z|))/(1 + e^(-|z|)) since sign z = sign x.
-    x_tanh_half = xp.abs(x) * (-expm1(xp, -lg.abs_u) * lg.sigma_abs)
-    inner = 2 * dz + x * d2z - dz * dz * x_tanh_half
+def _tanh_curvature(xp: Namespace, x: Array, w: Array = 1.0, rho: Array = 0.0) -> Array:
+    """w·(1 + ρ)·∂²/∂x² of the tanh GELU: w·σσ̄·(A - P), A = 2z' + x·z'' = 4c + 24ca·x² and
+    P = z'²·x·tanh(z/2) = z'²·|x|·(1 - e^(-|z|))/(1 + e^(-|z|)) (sign z = sign x), z'² from
+    its two terms exactly and the relative corrections of z'² and of the logistic's factors
+    applied once each."""
+    arg = _tanh_gelu_argument(xp, x)
+    lg = arg.lg
+    square, square_lo = two_product(xp, arg.dz_hi, arg.dz_hi)
+    square_lo = square_lo + 2 * (arg.dz_hi * arg.dz_lo)
+    p = (square * xp.abs(x)) * lg.tanh_half()
+    p = lg.corrected(p, finite_low(xp, square_lo / square, square))
+    inner = (2 * arg.dz + x * arg.d2z) - p
     # Where σσ̄ has vanished (|x| huge or infinite), inner may be inf - inf: the limit is 0.
-    return lg.times_s_s_bar(w * xp.where(lg.sigma_neg_scaled == 0, lg.sigma_neg_scaled, inner))
+    inner = xp.where(lg.ratio_scaled == 0, lg.ratio_scaled, w * inner)
+    return lg.times_s_s_bar(inner, rho)
 
 
 def gelu_sigmoid(xp: Namespace, x: Array) -> Array:
@@ -239,21 +262,23 @@ def _gelu_parts(xp: Namespace, x: Array, w: Array) -> tuple[Array, Array, Normal
 
 
 def _gelu_tanh_parts(xp: Namespace, x: Array, w: Array) -> tuple[Array, Array, Logistic]:
-    lg, dz, _ = _tanh_gelu_argument(xp, x)
-    return lg.times_sigma(w * x), lg.sigma_times(w, (w * x) * dz), lg
+    arg = _tanh_gelu_argument(xp, x)
+    return arg.lg.times_sigma(w * x), arg.lg.sigma_times(w, (w * x) * arg.dz), arg.lg
 
 
-def _gelu_sigmoid_curvature(xp: Namespace, x: Array, w: Array) -> Array:
-    return logistic_curvature(_swish_logistic(xp, x, SIGMOID_GELU_SLOPE), w * SIGMOID_GELU_SLOPE)
+# The curvatures take the weight as w·(1 + ρ) (Logistic.split), its correction applied once.
+def _gelu_sigmoid_curvature(xp: Namespace, x: Array, w: Array, rho: Array) -> Array:
+    return logistic_curvature(_swish_logistic(xp, x, SIGMOID_GELU_SLOPE), w * SIGMOID_GELU_SLOPE, rho)
 
 
-def _gelu_curvature(xp: Namespace, x: Array, w: Array) -> Array:
+def _gelu_curvature(xp: Namespace, x: Array, w: Array, rho: Array) -> Array:
     n = Normal(xp, x)
-    return n.times_pdf(w * ((2 - n.v2) - n.v2_lo))
+    t = n.times_pdf(w * ((2 - n.v2) - n.v2_lo))
+    return t + xp.finite(t) * rho
 
 
-def _gelu_tanh_curvature(xp: Namespace, x: Array, w: Array) -> Array:
-    return _tanh_curvature(xp, x, w)
+def _gelu_tanh_curvature(xp: Namespace, x: Array, w: Array, rho: Array) -> Array:
+    return _tanh_curvature(xp, x, w, rho)
 
 
 #: The GELU each SG-Blend variant blends with: name -> (w·value, w·∂x and its σ or Φ; w·∂²x).
@@ -264,10 +289,10 @@ BLEND_BASES = {
 }
 
 
-def _blend_weights(xp: Namespace, alpha: Array) -> tuple[Array, Array]:
-    """(a, 1 - a) with a = σ(α), both from one exponential."""
+def _blend_weights(xp: Namespace, alpha: Array) -> tuple[Array, Array, Logistic]:
+    """(a, 1 - a) with a = σ(α), both from one exponential, and their Logistic."""
     lg = Logistic(xp, alpha)
-    return lg.sigma, lg.sigma_bar
+    return lg.sigma, lg.sigma_bar, lg
 
 
 def _swish_minus_gelu(xp: Namespace, base: str, x: Array, beta: Array, lg: Logistic, g_of, s: Array) -> Array:
@@ -300,7 +325,7 @@ def _swish_minus_gelu(xp: Namespace, base: str, x: Array, beta: Array, lg: Logis
 
 def blend(xp: Namespace, base: str, x: Array, alpha: Array, beta: Array, gamma: Array) -> Array:
     """a·SSwish(x; β, γ) + (1 - a)·g(x),  a = σ(α), g the named GELU form."""
-    a, a_bar = _blend_weights(xp, alpha)
+    a, a_bar, _ = _blend_weights(xp, alpha)
     g, _, _ = BLEND_BASES[base][0](xp, x, a_bar)
     return (_swish_logistic(xp, x, beta).times_sigma(a * x) - a * gamma) + g
 
@@ -309,22 +334,25 @@ def blend_grad(
     xp: Namespace, base: str, x: Array, alpha: Array, beta: Array, gamma: Array
 ) -> dict[str, Array]:
     """∂x = a·SSwish' + (1-a)·g',  ∂α = a(1-a)(SSwish - g),  ∂β = a·x²σσ̄(βx),  ∂γ = -a."""
-    a, a_bar = _blend_weights(xp, alpha)
+    a, a_bar, weight = _blend_weights(xp, alpha)
     lg = _swish_logistic(xp, x, beta)
     _, g_dx, g_of = BLEND_BASES[base][0](xp, x, a_bar)
     s = a * a_bar
     return {
         "x": lg.sigma_times(a, a * lg.u) + g_dx,
         "alpha": _swish_minus_gelu(xp, base, x, beta, lg, g_of, s) - s * gamma,
-        "beta": _swish_dbeta(xp, lg, x, a),
+        "beta": _swish_dbeta(xp, lg, x, *weight.split()),
         "gamma": 0 * g_dx - a,
     }
 
 
 def blend_dxx(xp: Namespace, base: str, x: Array, alpha: Array, beta: Array, gamma: Array) -> Array:
     """a·β·S(βx) + (1 - a)·g''(x)."""
-    a, a_bar = _blend_weights(xp, alpha)
-    return logistic_curvature(_swish_logistic(xp, x, beta), a * beta) + BLEND_BASES[base][1](xp, x, a_bar) + 0 * gamma
+    weight = Logistic(xp, alpha)
+    a, a_rho = weight.split()
+    a_bar, a_bar_rho = weight.split(tail=True)
+    return (logistic_curvature(_swish_logistic(xp, x, beta), a * beta, a_rho)
+            + BLEND_BASES[base][1](xp, x, a_bar, a_bar_rho) + 0 * gamma)
 
 
 def sgblend(xp: Namespace, x: Array, alpha: Array, beta: Array, gamma: Array) -> Array:

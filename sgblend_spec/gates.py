@@ -12,7 +12,10 @@
   float32) and a product with it is rounded into the subnormal range once, last;
 * a sum with a vanishing factor is formed as one product (:meth:`Logistic.sigma_times`,
   :meth:`Normal.cdf_times`), so flush-to-zero arithmetic (TensorFlow's and XLA's float32
-  kernels) never drops a subnormal term.
+  kernels) never drops a subnormal term;
+* σ's factors are each one rounded quotient with a first-order relative correction that a
+  product applies once, at its end (:meth:`Logistic.corrected`, :meth:`Logistic.split`):
+  a chain of products then carries one rounding per product, not three per factor.
 """
 
 from __future__ import annotations
@@ -89,8 +92,16 @@ class Logistic:
     finite first. One exponential, not the square of e^(-|u|/2), whose error the square
     would double.
 
-    Attributes: ``exp_neg`` = e^(-|u|), ``denominator`` = 1 + e^(-|u|), ``sigma_abs`` =
-    σ(|u|), ``sigma_neg_scaled`` = 2^k·σ(-|u|), ``unscale`` = 2^-k (1 where not scaled) and
+    Rounding is kept to one step per factor: e^(-|u|) is e_0·(1 + s_lo) with e_0 = e^(s_hi)
+    and the denominator 1 + e^(-|u|) is d·(1 + ρ) with d = fl(1 + e) and ρ its exact error over
+    d (a fast two-sum); σ(|u|) = (1/d)·(1 - ρ) and 2^k·σ(-|u|) = (e_0/d)·(1 + s_lo - ρ), each a
+    rounded quotient times a first-order correction applied once, in the last step of a
+    product (:meth:`corrected`). The rounding of 1 + e, which both σ(u) and σ(-u) would
+    otherwise carry, and that of the correction of e_0 then cost nothing.
+
+    Attributes: ``denominator`` = d, ``reciprocal`` = fl(1/d), ``ratio_scaled`` = fl(e_0/d), their relative
+    corrections ``rho_abs`` = -ρ and ``rho_neg`` = s_lo - ρ, ``sigma_abs`` = σ(|u|),
+    ``sigma_neg_scaled`` = 2^k·σ(-|u|), ``unscale`` = 2^-k (1 where not scaled) and
     ``unscale_half`` = 2^(-k/2).
     """
 
@@ -108,24 +119,41 @@ class Logistic:
         if u_lo is not None:
             s_lo = s_lo - xp.where(self.positive, u_lo, -u_lo)
         s_lo = finite_low(xp, s_lo, s_hi)
-        e_s = xp.exp(s_hi)
-        e_s = e_s + e_s * s_lo  # first order: e^(s_hi + s_lo)
+        e_0 = xp.exp(s_hi)  # 2^k·e^(-|u|) = e_0·(1 + s_lo) to first order
         self.unscale = xp.where(big, zero + 2.0**-k, zero + 1)
         self.unscale_half = xp.where(big, zero + 2.0 ** -(k // 2), zero + 1)
-        self.exp_neg = e_s * self.unscale
-        self.denominator = 1 + self.exp_neg
-        self.sigma_abs = 1 / self.denominator
-        self.sigma_neg_scaled = e_s / self.denominator  # 2^k·σ(-|u|)
+        # 1 + e^(-|u|) = d + d_lo (fast two-sum: 1 ≥ e; ``one`` opaque, or a compiler folds
+        # (1 + e) - 1 to e), then ρ = d_lo/d
+        e = e_0 * self.unscale
+        one = opaque(xp, 1.0, e)
+        d = self.denominator = one + e
+        # -ρ and s_lo - ρ, each +0 where ρ = 0: a -0 correction would turn t = -0 into +0
+        self.rho_abs = (((d - one) - e) - e * s_lo) / d
+        self.rho_neg = s_lo + self.rho_abs
+        self.reciprocal = 1 / d
+        self.ratio_scaled = e_0 / d
+        self.sigma_abs = self.corrected(self.reciprocal, self.rho_abs)
+        self.sigma_neg_scaled = self.corrected(self.ratio_scaled, self.rho_neg)  # 2^k·σ(-|u|)
+
+    def corrected(self, t: Array, rho: Array) -> Array:
+        """t·(1 + ρ) for a first-order relative correction ρ, rounded once (t = ±inf stays)."""
+        return t + self.xp.finite(t) * rho
+
+    def _over_denominator(self, a: Array) -> Array:
+        """a·σ(|u|) = (a/d)·(1 - ρ)."""
+        return self.corrected(a / self.denominator, self.rho_abs)
+
+    def _times_tail(self, a: Array) -> Array:
+        """a·σ(-|u|) = ((a·e_0/d)·(1 + s_lo - ρ))·2^-k (``a`` infinite only where it is 0)."""
+        return self.corrected(self.xp.finite(a) * self.ratio_scaled, self.rho_neg) * self.unscale
 
     def times_sigma(self, a: Array) -> Array:
         """a·σ(u)."""
-        xp = self.xp
-        return xp.where(self.positive, a / self.denominator, (xp.finite(a) * self.sigma_neg_scaled) * self.unscale)
+        return self.xp.where(self.positive, self._over_denominator(a), self._times_tail(a))
 
     def times_sigma_bar(self, a: Array) -> Array:
         """a·σ(-u)."""
-        xp = self.xp
-        return xp.where(self.positive, (xp.finite(a) * self.sigma_neg_scaled) * self.unscale, a / self.denominator)
+        return self.xp.where(self.positive, self._times_tail(a), self._over_denominator(a))
 
     @property
     def sigma(self) -> Array:
@@ -143,13 +171,33 @@ class Logistic:
         arithmetic (TensorFlow's and XLA's float32 kernels) would drop."""
         return self.times_sigma(a + self.times_sigma_bar(b))
 
-    def times_s_s_bar(self, a: Array) -> Array:
-        """a·σ(u)σ(-u) = ((a·t)·r)·2^-k."""
-        return ((self.xp.finite(a) * self.sigma_neg_scaled) * self.sigma_abs) * self.unscale
+    def times_s_s_bar(self, a: Array, rho: Array = 0.0) -> Array:
+        """a·(1 + ρ)·σ(u)σ(-u) = (((a·e_0/d)·(1/d))·(1 + s_lo - 2ρ_d + ρ))·2^-k, for ``a`` given
+        with a relative correction ρ of its own (:meth:`split`)."""
+        t = (self.xp.finite(a) * self.ratio_scaled) * self.reciprocal
+        return self.corrected(t, (self.rho_neg + self.rho_abs) + rho) * self.unscale
+
+    def split(self, tail: bool = False) -> tuple[Array, Array]:
+        """(t, ρ) with σ(u) (σ(-u) if ``tail``) = t·(1 + ρ) to first order, t one rounded
+        quotient: a factor whose correction a later product applies (:meth:`times_s_s_bar`,
+        :meth:`corrected`), so that it is rounded once."""
+        xp = self.xp
+        head = self.positive != tail
+        return (xp.where(head, self.reciprocal, self.ratio_scaled * self.unscale),
+                xp.where(head, self.rho_abs, self.rho_neg))
+
+    def tanh_half(self) -> Array:
+        """tanh(|u|/2) = 1 - 2σ(-|u|) for |u| > 2 (one rounding: the tail's own error is
+        scaled by 2σ(-|u|)/tanh ≤ 0.32), else (1 - e^(-|u|))·σ(|u|) with :func:`expm1`
+        keeping it exact near 0."""
+        xp = self.xp
+        far = self.abs_u > 2
+        return xp.where(far, 1 - 2 * (self.sigma_neg_scaled * self.unscale),
+                        -expm1(xp, -xp.where(far, runtime_zero(xp, self.abs_u), self.abs_u)) * self.sigma_abs)
 
     def u_tanh_half(self) -> Array:
-        """u·tanh(u/2) = |u|·(1 - e^(-|u|))/(1 + e^(-|u|)); :func:`expm1` keeps it exact near 0."""
-        return self.abs_u * (-expm1(self.xp, -self.abs_u) * self.sigma_abs)
+        """u·tanh(u/2) = |u|·tanh(|u|/2)."""
+        return self.abs_u * self.tanh_half()
 
 
 def sigmoid(xp: Namespace, z: Array) -> Array:
@@ -157,9 +205,10 @@ def sigmoid(xp: Namespace, z: Array) -> Array:
     return Logistic(xp, z).sigma
 
 
-def logistic_curvature(lg: Logistic, scale: Array) -> Array:
-    """scale·S(u), S(u) = σ(u)σ(-u)·(2 - u·tanh(u/2)), the second derivative of u·σ(u) in u."""
-    return lg.times_s_s_bar(scale * (2 - lg.u_tanh_half()))
+def logistic_curvature(lg: Logistic, scale: Array, rho: Array = 0.0) -> Array:
+    """scale·(1 + ρ)·S(u), S(u) = σ(u)σ(-u)·(2 - u·tanh(u/2)), the second derivative of
+    u·σ(u) in u (ρ: the scale's relative correction, see :meth:`Logistic.split`)."""
+    return lg.times_s_s_bar(scale * (2 - lg.u_tanh_half()), rho)
 
 
 class Normal:

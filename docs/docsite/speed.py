@@ -5,7 +5,10 @@
 Read from each result: ``backend``, ``machine``, ``runs[].rows[]`` with ``name``, ``kind``
 ("native", "spec", "reference", or "end_to_end"/"model" for whole-model rows) and
 ``fwd_bwd_ratio`` (else ``fwd_ratio``); a row's tier is its ``precision`` (else the result's,
-else none), its function its ``function`` (else its name's first word).
+else none), its function its ``function`` (else its name's first word). End-to-end rows
+(``end_to_end``: a training step of an encoder block per activation, described by
+``end_to_end_model``) get their own table and chart panel; their native row is left out of
+the chart (its ratio is 1 by definition).
 """
 
 from __future__ import annotations
@@ -17,6 +20,14 @@ from .common import esc, table
 #: The target the fast tier is held to (issue 17): fwd+bwd ≤ 1.1× the native exact GELU.
 TARGET = 1.1
 END_TO_END = ("end_to_end", "model")
+#: What an end-to-end row times (benchmarks/end_to_end.py).
+END_TO_END_STEP = (
+    "A training step is the model's forward in training mode, the loss (mean of squares), the backward "
+    "and an AdamW update (then the activation layer's constraint projection, where it has one), with the "
+    "activation in the row in place of the framework's native exact GELU and every other weight the "
+    "same; fwd is the forward alone, without gradients. Each row is timed interleaved with the native "
+    "model in the same run (every repeat times every model once, in a rotated order); the ratio is the "
+    "median over repeats of the ratio within a repeat, the milliseconds the median time.")
 
 NO_BENCHMARKS = (
     '<p class="note">No benchmark results in this build. Run <code>nox -s bench</code> first: it '
@@ -25,9 +36,15 @@ NO_BENCHMARKS = (
 
 
 def label(result: dict) -> str:
-    """The backend, with the input dtype where it is not float32 ("torch bfloat16")."""
+    """The backend, with the input dtype where it is not float32 ("torch bfloat16") and "x64"
+    where JAX ran with jax_enable_x64 on ("jax x64")."""
     dtype = result.get("dtype", "float32")
-    return str(result["backend"]) + ("" if dtype == "float32" else f" {dtype}")
+    return str(result["backend"]) + ("" if dtype == "float32" else f" {dtype}") + (" x64" if result.get("x64") else "")
+
+
+def end_to_end_name(row: dict) -> str:
+    """An end-to-end row's activation, with its tier where it has one ("SGBlend() [fast]")."""
+    return str(row["name"]) + (f" [{row['precision']}]" if row.get("precision") else "")
 
 
 def ratio_cell(ratio, ms) -> str:
@@ -45,7 +62,10 @@ def speed_page(results: list[dict]) -> str:
          "same process on float32 input (bfloat16 where a heading says so; median of repeated runs; milliseconds in brackets). "
          "fwd+bwd includes the gradients in every parameter. Saved: the bytes autograd keeps from "
          "forward to backward. Reference rows are not conformant: they price the float64 "
-         "evaluation that the accuracy bounds need.</p>"]
+         "evaluation that the accuracy bounds need, and the naive float32 implementation of the authors' "
+         "layer (SG-Blend written directly in the framework's ops with its autodiff) prices what a user "
+         "would write without this library. The end-to-end rows time a training step of a transformer "
+         "encoder block with each activation.</p>"]
     if not results:
         return "\n".join(s) + NO_BENCHMARKS
     chart = speed_figure(results)
@@ -70,10 +90,14 @@ def speed_page(results: list[dict]) -> str:
             s.append(f"<h3>{run['numel']:,} elements</h3>"
                      + table(["Function", "Kind", "fwd", "fwd+bwd", "Saved"], rows, "speed"))
         if result.get("end_to_end"):
-            rows = [[esc(row["name"]), ratio_cell(row.get("fwd_ratio"), row.get("fwd_ms")),
+            rows = [[esc(end_to_end_name(row)), esc(row.get("kind", "")), ratio_cell(row.get("fwd_ratio"), row.get("fwd_ms")),
                      ratio_cell(row.get("fwd_bwd_ratio"), row.get("fwd_bwd_ms"))] for row in result["end_to_end"]]
-            s.append("<h3>End to end</h3>" + table(["Model", "fwd", "fwd+bwd (training step)"], rows, "speed"))
+            model = result.get("end_to_end_model")
+            s.append("<h3>End to end</h3>"
+                     + (f"<p>{esc(model)}.</p>" if model else "") + f"<p>{END_TO_END_STEP}</p>"
+                     + table(["Activation", "Kind", "fwd", "fwd+bwd (training step)"], rows, "speed"))
         notes = {row["name"]: row["note"] for run in result["runs"] for row in run["rows"] if row["note"]}
+        notes.update({row["name"]: row["note"] for row in result.get("end_to_end", ()) if row.get("note")})
         s.append("<ul>" + "".join(f"<li>{esc(k)}: {esc(v)}</li>" for k, v in notes.items()) + "</ul>")
     return "\n".join(s)
 
@@ -106,7 +130,8 @@ def chart_data(results: list[dict], functions) -> tuple[dict, dict]:
             if ratio is None:
                 continue
             if row.get("kind") in END_TO_END or row in end_to_end:
-                models.setdefault(name, {})[str(row["name"])] = float(ratio)
+                if row.get("kind") != "native":  # the yardstick: 1 by definition
+                    models.setdefault(name, {})[str(row["name"])] = float(ratio)
             elif row.get("kind") == "spec" and _function(row, functions):
                 bars.setdefault(name, {})[_function(row, functions)] = float(ratio)
     return bars, models
@@ -153,6 +178,11 @@ def speed_figure(results: list[dict]) -> str | None:
         ax.grid(axis="y", which="both", alpha=0.25)
         for j in range(1, len(categories)):
             ax.axvline(j - 0.5, color="0.88", lw=0.6)
-    axes[0, 0].legend(fontsize=8, ncol=min(4, len(labels)), loc="upper left", frameon=False)
+    handles = {}  # every series, also one drawn only in the end-to-end panel (an exact-tier model row)
+    for ax in axes[:, 0]:
+        for handle, name in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(name, handle)
+    axes[0, 0].legend(list(handles.values()), list(handles), fontsize=8, ncol=min(4, len(labels)), loc="upper left",
+                      frameon=False)
     fig.tight_layout()
     return svg_inline(fig, "speed-chart")

@@ -8,7 +8,7 @@ import pytest
 
 from sgblend_spec import mp, reference, spec
 
-from compensation_points import COMPENSATED_FLOAT32, check_low_part_survives
+from compensation_points import check_low_part_survives
 
 
 def _reference(function, quantity, x, params, precision):
@@ -27,6 +27,20 @@ def _ulps64(got: float, want: float) -> int:
 
 def test_the_fast_tier_keeps_the_low_part():
     check_low_part_survives(lambda f, q, x, p: _reference(f, q, x, p, "fast"))
+
+
+def test_float64_compensations_and_rounding_chains_stay_within_bounds():
+    """COMPENSATED_FLOAT64 and ROUNDING_FLOAT64 (chains of roundings that exceeded 4 ULP
+    before the logistic's relative corrections) in the NumPy reference."""
+    check_low_part_survives(lambda f, q, x, p: _reference(f, q, x, p, "exact"), "exact", "float64")
+
+
+def test_the_logistic_keeps_the_sign_of_zero():
+    """The relative corrections are +0 where they vanish: t + t·ρ must keep t = -0."""
+    for precision in spec.PRECISIONS:
+        for name in ("swish", "sgblend", "gelu_tanh", "gelu_sigmoid"):
+            value = getattr(reference, name)(np.array([-0.0]), precision=precision)
+            assert value[0] == 0 and np.signbit(value[0]), (name, precision)
 
 
 def test_dalpha_at_x_40_float32_is_the_tail_difference():

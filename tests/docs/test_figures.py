@@ -130,9 +130,14 @@ def _bench(backend, precision):
              for i, f in enumerate(("sgblend", "lambda_gelu"))]
     rows.append({"name": "TransformerEncoderLayer step", "kind": "end_to_end", "note": "a model", "fwd_ms": 9.0,
                  "fwd_bwd_ms": 20.0, "fwd_ratio": 1.05, "fwd_bwd_ratio": 1.08, "saved_bytes": None})
+    end_to_end = [{"name": "nn.GELU()", "kind": "native", "note": "", "precision": None, "fwd_ms": 5.0,
+                   "fwd_ratio": 1.0, "fwd_bwd_ms": 10.0, "fwd_bwd_ratio": 1.0},
+                  {"name": "SGBlend()", "kind": "spec", "note": "", "precision": precision, "fwd_ms": 5.2,
+                   "fwd_ratio": 1.04, "fwd_bwd_ms": 10.7, "fwd_bwd_ratio": 1.07}]
     return {"backend": backend, "framework": "fake 1.0", "mode": "eager", "baseline": "F.gelu (exact)",
             "machine": "x86_64 test machine", "cpus": 2, "threads": 1, "dtype": "float32", "repeats": 3,
-            "runs": [{"numel": 1 << 20, "rows": rows}]}
+            "runs": [{"numel": 1 << 20, "rows": rows}], "end_to_end_model": "fake encoder block",
+            "end_to_end": end_to_end}
 
 
 @pytest.fixture(scope="module")
@@ -164,11 +169,14 @@ def test_figures_are_inline_svg_with_their_series(figure_pages, name, figure):
     assert len(ids) == len(set(ids)) and all(i.startswith(figure) for i in ids)
     labels = {"gelu": ["fake (exact)", "fake-fast", "fake native op", error_plots.NAIVE_LABEL, "bound 1 ULP"],
               "accuracy": ["fake (exact)", "fake-fast", "fake native op", error_plots.NAIVE_LABEL],
-              "speed": ["torch (exact)", "torch (fast)", "1.1×", "lambda_gelu", "TransformerEncoderLayer step"]}
+              "speed": ["torch (exact)", "torch (fast)", "1.1×", "lambda_gelu", "TransformerEncoderLayer step",
+                        "SGBlend()"]}
     for label in labels[name]:
         assert label in svg, label
     if name == "speed":
         assert "x86_64 test machine" in page
+        assert "fake encoder block" in page and "SGBlend() [fast]" in page and "1.07×" in page
+        assert "nn.GELU()" not in svg  # the end-to-end yardstick is 1 by definition
 
 
 def test_figures_without_results_say_how_to_get_them():

@@ -71,6 +71,12 @@ class JaxAdapter(Adapter):
 
         if quantity == "value":
             run = jax.jit(lambda x, *values: getattr(self.api, function)(x, **dict(zip(names, values)), precision=precision))
+        elif quantity == "dxx":  # elementwise: the x-gradient of the sum of x-gradients
+            def dx_sum(x, *values):
+                return jax.grad(lambda x: getattr(self.api, function)(
+                    x, **dict(zip(names, values)), precision=precision).sum())(x).sum()
+
+            run = jax.jit(jax.grad(dx_sum))
         else:
             run = jax.jit(jax.grad(f, argnums=0 if quantity == "x" else 1 + names.index(quantity)))
         return np.asarray(run(jnp.asarray(x), *(jnp.asarray(v, dtype=x.dtype) for v in params.values())))

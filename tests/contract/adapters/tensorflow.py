@@ -63,6 +63,14 @@ class TensorFlowAdapter(Adapter):
 
         def evaluate(x, *values):
             leaves = dict(zip(names, values))
+            if quantity == "dxx":  # elementwise: the x-gradient of the x-gradient
+                with tf.GradientTape() as outer:
+                    outer.watch(x)
+                    with tf.GradientTape() as inner:
+                        inner.watch(x)
+                        y = getattr(self.api, function)(x, **leaves, precision=precision)
+                    dx = inner.gradient(y, x)
+                return outer.gradient(dx, x)
             with tf.GradientTape() as tape:
                 tape.watch([x, *values])
                 y = getattr(self.api, function)(x, **leaves, precision=precision)

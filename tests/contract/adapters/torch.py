@@ -72,6 +72,9 @@ class TorchAdapter(Adapter):
             y = getattr(self.api, function)(x, **leaves, precision=precision)
             if quantity == "value":
                 return y.detach().numpy()
+            if quantity == "dxx":  # elementwise: the x-gradient of the sum of x-gradients
+                (dx,) = torch.autograd.grad(y, x, torch.ones_like(y), create_graph=True)
+                return torch.autograd.grad(dx, x, torch.ones_like(dx))[0].detach().numpy()
             weight = torch.zeros_like(y)
             weight.view(-1)[0] = 1
             if quantity == "x":

@@ -54,7 +54,7 @@ from sgblend_spec.compensated import (
     two_product_constant,
     two_sum,
 )
-from sgblend_spec.gates import Logistic, Normal, expm1, logistic_curvature
+from sgblend_spec.gates import Logistic, Normal, corrected, expm1, logistic_curvature
 
 #: slope of the sigmoid GELU, x·σ(1.702x)
 SIGMOID_GELU_SLOPE = 1.702
@@ -273,8 +273,7 @@ def _gelu_sigmoid_curvature(xp: Namespace, x: Array, w: Array, rho: Array) -> Ar
 
 def _gelu_curvature(xp: Namespace, x: Array, w: Array, rho: Array) -> Array:
     n = Normal(xp, x)
-    t = n.times_pdf(w * ((2 - n.v2) - n.v2_lo))
-    return t + xp.finite(t) * rho
+    return corrected(xp, n.times_pdf(w * ((2 - n.v2) - n.v2_lo)), rho)
 
 
 def _gelu_tanh_curvature(xp: Namespace, x: Array, w: Array, rho: Array) -> Array:

@@ -78,6 +78,11 @@ def expm1(xp: Namespace, d: Array) -> Array:
     return xp.where(small, polynomial, xp.exp(d) - 1)
 
 
+def corrected(xp: Namespace, t: Array, rho: Array) -> Array:
+    """t·(1 + ρ) for a first-order relative correction ρ, rounded once (t = ±inf stays)."""
+    return t + xp.finite(t) * rho
+
+
 class Logistic:
     """σ(u), σ(-u) and the products the formulas need, from the one exponential e^(-|u|).
 
@@ -99,9 +104,9 @@ class Logistic:
     product (:meth:`corrected`). The rounding of 1 + e, which both σ(u) and σ(-u) would
     otherwise carry, and that of the correction of e_0 then cost nothing.
 
-    Attributes: ``denominator`` = d, ``reciprocal`` = fl(1/d), ``ratio_scaled`` = fl(e_0/d), their relative
-    corrections ``rho_abs`` = -ρ and ``rho_neg`` = s_lo - ρ, ``sigma_abs`` = σ(|u|),
-    ``sigma_neg_scaled`` = 2^k·σ(-|u|), ``unscale`` = 2^-k (1 where not scaled) and
+    Attributes: ``denominator`` = d, ``reciprocal`` = fl(1/d), ``ratio_scaled`` = fl(e_0/d),
+    their relative corrections ``rho_abs`` = -ρ and ``rho_neg`` = s_lo - ρ, ``sigma_abs`` =
+    σ(|u|), ``sigma_neg_scaled`` = 2^k·σ(-|u|), ``unscale`` = 2^-k (1 where not scaled) and
     ``unscale_half`` = 2^(-k/2).
     """
 
@@ -136,8 +141,8 @@ class Logistic:
         self.sigma_neg_scaled = self.corrected(self.ratio_scaled, self.rho_neg)  # 2^k·σ(-|u|)
 
     def corrected(self, t: Array, rho: Array) -> Array:
-        """t·(1 + ρ) for a first-order relative correction ρ, rounded once (t = ±inf stays)."""
-        return t + self.xp.finite(t) * rho
+        """:func:`corrected` in this logistic's namespace."""
+        return corrected(self.xp, t, rho)
 
     def _over_denominator(self, a: Array) -> Array:
         """a·σ(|u|) = (a/d)·(1 - ρ)."""
@@ -190,10 +195,8 @@ class Logistic:
         """tanh(|u|/2) = 1 - 2σ(-|u|) for |u| > 2 (one rounding: the tail's own error is
         scaled by 2σ(-|u|)/tanh ≤ 0.32), else (1 - e^(-|u|))·σ(|u|) with :func:`expm1`
         keeping it exact near 0."""
-        xp = self.xp
-        far = self.abs_u > 2
-        return xp.where(far, 1 - 2 * (self.sigma_neg_scaled * self.unscale),
-                        -expm1(xp, -xp.where(far, runtime_zero(xp, self.abs_u), self.abs_u)) * self.sigma_abs)
+        return self.xp.where(self.abs_u > 2, 1 - 2 * (self.sigma_neg_scaled * self.unscale),
+                             -expm1(self.xp, -self.abs_u) * self.sigma_abs)
 
     def u_tanh_half(self) -> Array:
         """u·tanh(u/2) = |u|·tanh(|u|/2)."""

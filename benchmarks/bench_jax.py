@@ -183,14 +183,12 @@ def end_to_end_rows(shape: tuple[int, ...], repeats: int) -> tuple[str, list[dic
         return make
 
     gelu = functools.partial(jax.nn.gelu, approximate=False)
-    models = [end_to_end.Model("jax.nn.gelu", "native", "jax.nn.gelu(x, approximate=False)", lambda: build(lambda: gelu)()),
-              end_to_end.Model("SGBlend()", "spec", "", build(lambda: layers.SGBlend(rngs=nnx.Rngs(2))), "fast")]
-    if jax.config.jax_enable_x64:
-        models.append(end_to_end.Model("SGBlend(precision='exact')", "spec", "",
-                                       build(lambda: layers.SGBlend(rngs=nnx.Rngs(2), precision="exact")), "exact"))
-    models += [end_to_end.Model("LambdaGELU()", "spec", "", build(lambda: layers.LambdaGELU()), "fast"),
-               end_to_end.Model("SSwish()", "spec", "", build(lambda: layers.SSwish(rngs=nnx.Rngs(2))), "fast"),
-               end_to_end.Model("naive SG-Blend (float32)", "reference", end_to_end.NAIVE_NOTE, build(NaiveSGBlend))]
+    def layer(cls, **kwargs):  # the layers with a β initialiser take its random generator
+        return getattr(layers, cls)(**kwargs, **({} if cls == "LambdaGELU" else {"rngs": nnx.Rngs(2)}))
+
+    models = end_to_end.models(
+        end_to_end.Model("jax.nn.gelu", "native", "jax.nn.gelu(x, approximate=False)", lambda: build(lambda: gelu)()),
+        build, layer, NaiveSGBlend, exact=jax.config.jax_enable_x64)
     description = (f"Flax {flax.__version__} NNX encoder block ({d_model}, 4 heads, 1024, no dropout), input "
                    f"{tuple(shape)} float32, jitted train step with optax {optax.__version__} adamw, "
                    f"x64 {'on' if jax.config.jax_enable_x64 else 'off'}; median of {repeats} interleaved repeats")

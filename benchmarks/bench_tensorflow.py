@@ -163,14 +163,10 @@ def end_to_end_rows(shape: tuple[int, ...], repeats: int) -> tuple[str, list[dic
             return (lambda: forward(x)), (lambda: step(x))
         return make
 
-    models = [end_to_end.Model("keras.activations.gelu", "native", "keras.activations.gelu(x, approximate=False)",
-                               build(gelu)),
-              end_to_end.Model("SGBlend()", "spec", "", build(layers.SGBlend), "fast"),
-              end_to_end.Model("SGBlend(precision='exact')", "spec", "",
-                               build(lambda: layers.SGBlend(precision="exact")), "exact"),
-              end_to_end.Model("LambdaGELU()", "spec", "", build(layers.LambdaGELU), "fast"),
-              end_to_end.Model("SSwish()", "spec", "", build(layers.SSwish), "fast"),
-              end_to_end.Model("naive SG-Blend (float32)", "reference", end_to_end.NAIVE_NOTE, build(NaiveSGBlend))]
+    models = end_to_end.models(
+        end_to_end.Model("keras.activations.gelu", "native", "keras.activations.gelu(x, approximate=False)",
+                         build(gelu)),
+        build, lambda cls, **kwargs: getattr(layers, cls)(**kwargs), NaiveSGBlend)
     description = (f"Keras {keras.__version__} encoder block ({d_model}, 4 heads, 1024, no dropout), input {tuple(shape)} "
                    f"float32, train step tf.function(jit_compile=True) with GradientTape + keras AdamW; "
                    f"median of {repeats} interleaved repeats")

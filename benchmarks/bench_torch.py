@@ -219,13 +219,9 @@ def end_to_end_rows(shape: tuple[int, ...], repeats: int) -> tuple[str, list[dic
             return fwd, step
         return make
 
-    models = [end_to_end.Model("nn.GELU()", "native", "torch.nn.GELU(), approximate='none'", build(torch.nn.GELU)),
-              end_to_end.Model("SGBlend()", "spec", "", build(backend.SGBlend), "fast"),
-              end_to_end.Model("SGBlend(precision='exact')", "spec", "",
-                               build(lambda: backend.SGBlend(precision="exact")), "exact"),
-              end_to_end.Model("LambdaGELU()", "spec", "", build(backend.LambdaGELU), "fast"),
-              end_to_end.Model("SSwish()", "spec", "", build(backend.SSwish), "fast"),
-              end_to_end.Model("naive SG-Blend (float32)", "reference", end_to_end.NAIVE_NOTE, build(NaiveSGBlend))]
+    models = end_to_end.models(
+        end_to_end.Model("nn.GELU()", "native", "torch.nn.GELU(), approximate='none'", build(torch.nn.GELU)),
+        build, lambda cls, **kwargs: getattr(backend, cls)(**kwargs), NaiveSGBlend)
     description = (f"nn.TransformerEncoderLayer({d_model}, 4, 1024, batch_first=True), input {tuple(shape)} float32, "
                    f"eager, {torch.get_num_threads()} threads; median of {repeats} interleaved repeats")
     return description, end_to_end.measure(models, repeats, lambda r: None)

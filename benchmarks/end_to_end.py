@@ -31,6 +31,25 @@ class Model:
     precision: Optional[str] = None
 
 
+#: The library's activations every end-to-end table times: (row name, layer class, keyword
+#: arguments, precision tier).
+ACTIVATIONS = (("SGBlend()", "SGBlend", {}, "fast"),
+               ("SGBlend(precision='exact')", "SGBlend", {"precision": "exact"}, "exact"),
+               ("LambdaGELU()", "LambdaGELU", {}, "fast"),
+               ("SSwish()", "SSwish", {}, "fast"))
+
+
+def models(native: Model, build: Callable, layer: Callable, naive: Callable, exact: bool = True) -> list[Model]:
+    """The rows of one framework: ``native`` first, then each of :data:`ACTIVATIONS` as
+    ``build(lambda: layer(class name, **keyword arguments))`` (the exact tier only if ``exact``),
+    then the naive SG-Blend, ``build(naive)``."""
+    rows = [native]
+    for name, cls, kwargs, precision in ACTIVATIONS:
+        if exact or precision != "exact":
+            rows.append(Model(name, "spec", "", build(lambda cls=cls, kwargs=kwargs: layer(cls, **kwargs)), precision))
+    return rows + [Model("naive SG-Blend (float32)", "reference", NAIVE_NOTE, build(naive))]
+
+
 def _time(fn: Callable[[], object], block: Callable[[object], None]) -> float:
     start = time.perf_counter()
     block(fn())

@@ -89,7 +89,7 @@ def _swish_dbeta(xp: Namespace, lg: Logistic, x: Array, scale: Array = 1.0, rho:
     in float64), the 2^-k shared between the two factors."""
     fx = xp.finite(x)
     t = (scale * ((fx * lg.ratio_scaled) * lg.unscale_half)) * ((fx * lg.reciprocal) * lg.unscale_half)
-    return lg.corrected(t, (lg.rho_neg + lg.rho_abs) + rho)
+    return corrected(xp, t, (lg.rho_neg + lg.rho_abs) + rho)
 
 
 def swish(xp: Namespace, x: Array, beta: Array) -> Array:
@@ -199,7 +199,7 @@ def _tanh_curvature(xp: Namespace, x: Array, w: Array = 1.0, rho: Array = 0.0) -
     square, square_lo = two_product(xp, arg.dz_hi, arg.dz_hi)
     square_lo = square_lo + 2 * (arg.dz_hi * arg.dz_lo)
     p = (square * xp.abs(x)) * lg.tanh_half()
-    p = lg.corrected(p, finite_low(xp, square_lo / square, square))
+    p = corrected(xp, p, finite_low(xp, square_lo / square, square))
     inner = (2 * arg.dz + x * arg.d2z) - p
     # Where σσ̄ has vanished (|x| huge or infinite), inner may be inf - inf: the limit is 0.
     inner = xp.where(lg.ratio_scaled == 0, lg.ratio_scaled, w * inner)

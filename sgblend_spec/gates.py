@@ -14,7 +14,7 @@
   :meth:`Normal.cdf_times`), so flush-to-zero arithmetic (TensorFlow's and XLA's float32
   kernels) never drops a subnormal term;
 * σ's factors are each one rounded quotient with a first-order relative correction that a
-  product applies once, at its end (:meth:`Logistic.corrected`, :meth:`Logistic.split`):
+  product applies once, at its end (:func:`corrected`, :meth:`Logistic.split`):
   a chain of products then carries one rounding per product, not three per factor.
 """
 
@@ -101,7 +101,7 @@ class Logistic:
     and the denominator 1 + e^(-|u|) is d·(1 + ρ) with d = fl(1 + e) and ρ its exact error over
     d (a fast two-sum); σ(|u|) = (1/d)·(1 - ρ) and 2^k·σ(-|u|) = (e_0/d)·(1 + s_lo - ρ), each a
     rounded quotient times a first-order correction applied once, in the last step of a
-    product (:meth:`corrected`). The rounding of 1 + e, which both σ(u) and σ(-u) would
+    product (:func:`corrected`). The rounding of 1 + e, which both σ(u) and σ(-u) would
     otherwise carry, and that of the correction of e_0 then cost nothing.
 
     Attributes: ``denominator`` = d, ``reciprocal`` = fl(1/d), ``ratio_scaled`` = fl(e_0/d),
@@ -137,20 +137,16 @@ class Logistic:
         self.rho_neg = s_lo + self.rho_abs
         self.reciprocal = 1 / d
         self.ratio_scaled = e_0 / d
-        self.sigma_abs = self.corrected(self.reciprocal, self.rho_abs)
-        self.sigma_neg_scaled = self.corrected(self.ratio_scaled, self.rho_neg)  # 2^k·σ(-|u|)
-
-    def corrected(self, t: Array, rho: Array) -> Array:
-        """:func:`corrected` in this logistic's namespace."""
-        return corrected(self.xp, t, rho)
+        self.sigma_abs = corrected(self.xp, self.reciprocal, self.rho_abs)
+        self.sigma_neg_scaled = corrected(self.xp, self.ratio_scaled, self.rho_neg)  # 2^k·σ(-|u|)
 
     def _over_denominator(self, a: Array) -> Array:
         """a·σ(|u|) = (a/d)·(1 - ρ)."""
-        return self.corrected(a / self.denominator, self.rho_abs)
+        return corrected(self.xp, a / self.denominator, self.rho_abs)
 
     def _times_tail(self, a: Array) -> Array:
         """a·σ(-|u|) = ((a·e_0/d)·(1 + s_lo - ρ))·2^-k (``a`` infinite only where it is 0)."""
-        return self.corrected(self.xp.finite(a) * self.ratio_scaled, self.rho_neg) * self.unscale
+        return corrected(self.xp, self.xp.finite(a) * self.ratio_scaled, self.rho_neg) * self.unscale
 
     def times_sigma(self, a: Array) -> Array:
         """a·σ(u)."""
@@ -180,12 +176,12 @@ class Logistic:
         """a·(1 + ρ)·σ(u)σ(-u) = (((a·e_0/d)·(1/d))·(1 + s_lo - 2ρ_d + ρ))·2^-k, for ``a`` given
         with a relative correction ρ of its own (:meth:`split`)."""
         t = (self.xp.finite(a) * self.ratio_scaled) * self.reciprocal
-        return self.corrected(t, (self.rho_neg + self.rho_abs) + rho) * self.unscale
+        return corrected(self.xp, t, (self.rho_neg + self.rho_abs) + rho) * self.unscale
 
     def split(self, tail: bool = False) -> tuple[Array, Array]:
         """(t, ρ) with σ(u) (σ(-u) if ``tail``) = t·(1 + ρ) to first order, t one rounded
         quotient: a factor whose correction a later product applies (:meth:`times_s_s_bar`,
-        :meth:`corrected`), so that it is rounded once."""
+        :func:`corrected`), so that it is rounded once."""
         xp = self.xp
         head = self.positive != tail
         return (xp.where(head, self.reciprocal, self.ratio_scaled * self.unscale),

@@ -57,7 +57,7 @@ COMPENSATED_FLOAT64 = [
 
 #: float64 points where the chain of roundings alone exceeded 4 ULP (found at random points
 #: by an independent oracle run): before -> after the logistic's relative corrections
-#: (Logistic.corrected: the rounding of 1 + e^(-|u|) and of e's own correction removed, the
+#: (gates.corrected: the rounding of 1 + e^(-|u|) and of e's own correction removed, the
 #: blend weight's applied once), the tanh GELU's z' as a two-term sum and tanh(|z|/2) as
 #: 1 - 2σ(-|z|).
 ROUNDING_FLOAT64 = [

@@ -113,6 +113,8 @@ DISTRIBUTED = textwrap.dedent(
     import torch, torch.distributed as dist, torch.multiprocessing as mp
     from sgblend_spec.backends.torch import LambdaGELU, SGBlend, register_constraints
 
+    FINISHED = []  # collective handles, released at exit by Python (see worker)
+
     def worker(rank, world, mode, port, out):
         os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
         dist.init_process_group("gloo", rank=rank, world_size=world)
@@ -143,13 +145,19 @@ DISTRIBUTED = textwrap.dedent(
                 for k, v in wrapped.named_parameters()}
         flat = torch.cat([v.reshape(-1) for v in full.values()])
         gathered = [torch.empty_like(flat) for _ in range(world)]
-        dist.all_gather(gathered, flat)
+        # Gloo's worker thread releases a finished collective's tensors itself when it holds the
+        # last reference, which needs the GIL; during interpreter shutdown that aborts the rank
+        # ("terminate called without an active exception"). Keeping the handle here until exit,
+        # behind a barrier, leaves the last reference with Python.
+        FINISHED.append(dist.all_gather(gathered, flat, async_op=True))
+        FINISHED[-1].wait()
         if rank == 0:
             acts = {k.replace("module.", ""): v.tolist() for k, v in full.items()
                     if k.split(".")[-1] in ("alpha", "beta", "gamma", "rho")}
             json.dump({"identical": all(torch.equal(gathered[0], t) for t in gathered),
                        "max_rank_diff": max(float((gathered[0] - t).abs().max()) for t in gathered),
                        "activation_parameters": acts}, open(out, "w"))
+        dist.barrier()
         dist.destroy_process_group()
 
     if __name__ == "__main__":

@@ -8,6 +8,7 @@
     nox -s experiment             # the λ-GELU recipe on scikit-learn's digits (torch, CPU, minutes)
 """
 
+import os
 import pathlib
 
 import nox
@@ -31,6 +32,17 @@ BACKENDS = {
     if name == "numpy" or pathlib.Path(f"backends/{name}/__init__.py").exists()
     or pathlib.Path(f"backends/{name}.py").exists()
 }
+
+
+#: pytest-xdist workers for the test and conformance runs: one per CPU, at most four (each
+#: holds a framework in memory). Much of the time goes to single-threaded XLA compiles and to
+#: the oracle; on two CPUs the JAX unit tests take 375 s instead of 533, TensorFlow's 112
+#: instead of 192, its eager conformance run 292 instead of 367 (measured). Not torch's unit
+#: and Keras tests: their Inductor compiles (a pool of compile workers each) and OpenMP
+#: threads oversubscribe the CPUs (229 s serial, 501 s with two workers).
+WORKERS = min(4, len(os.sched_getaffinity(0)))
+PARALLEL = ("-n", str(WORKERS)) if WORKERS > 1 else ()
+SERIAL_UNIT_TESTS = {"torch"}
 
 
 def _install(session, backend, extra=""):
@@ -68,7 +80,7 @@ def _conformance(session, backend, *args, modes=None, precision="exact", suffix_
     suffix_tier = "" if precision == "exact" else f"-{precision}"
     for suffix, env in (modes or MODES.get(backend, {"": {}})).items():
         session.run(
-            "sgblend-conformance", f"--backend={backend}", f"--precision={precision}",
+            "sgblend-conformance", f"--backend={backend}", f"--precision={precision}", *PARALLEL,
             f"--report-json=conformance-results/{backend}{suffix}{suffix_extra}{suffix_tier}.json", *args, env=env,
         )
 
@@ -108,12 +120,12 @@ def tests(session, backend):
     "deploy": the export and distributed paths of every framework (tests/deploy)."""
     if backend == "docs":
         session.install("-e", ".[test,docs]")
-        session.run("pytest", "tests/docs", "-q", *session.posargs)
+        session.run("pytest", "tests/docs", "-q", *PARALLEL, *session.posargs)
         return
     if backend == "deploy":  # ONNX Runtime, TorchScript, AOTInductor, TFLite, jax.export, DDP/FSDP, sharding
         session.install(*BACKENDS["torch"][0])
         session.install("-e", ".[test,torch,tensorflow-cpu,jax,deploy]")
-        session.run("pytest", "tests/deploy", "-q", *session.posargs)
+        session.run("pytest", "tests/deploy", "-q", *PARALLEL, *session.posargs)
         return
     if backend == "equivalence":
         session.install(*BACKENDS["torch"][0])
@@ -122,13 +134,14 @@ def tests(session, backend):
         return
     _install(session, backend)
     if backend == "numpy":
-        session.run("pytest", "tests/core", "-q", *session.posargs)
+        session.run("pytest", "tests/core", "-q", *PARALLEL, *session.posargs)
     else:
+        parallel = () if backend in SERIAL_UNIT_TESTS else PARALLEL
         # tests/contract: the contract tests shared by every backend, run against this one.
-        session.run("pytest", f"tests/{backend}", "tests/contract", "tests/docs/test_examples.py", "-q",
+        session.run("pytest", f"tests/{backend}", "tests/contract", "tests/docs/test_examples.py", "-q", *parallel,
                     *session.posargs, env={"SGBLEND_TEST_BACKEND": backend})
         # The Keras 3 layers on this framework as Keras backend (KERAS_BACKEND is fixed at import).
-        session.run("pytest", "tests/keras", "-q", *session.posargs, env={"KERAS_BACKEND": backend})
+        session.run("pytest", "tests/keras", "-q", *parallel, *session.posargs, env={"KERAS_BACKEND": backend})
     _both_tiers(session, backend, thin=True)
 
 

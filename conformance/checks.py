@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -56,6 +56,33 @@ class Report:
         if key not in self.entries:
             self.entries[key] = Entry(bound=ulp_bound(quantity, dtype, self.precision))
         return self.entries[key]
+
+    def state(self) -> dict:
+        """Everything one pytest-xdist worker observed, as JSON-able data (see :meth:`merge`)."""
+        return {"implementation": self.implementation, "version": self.version,
+                "flushes_subnormals": list(self.flushes_subnormals),
+                "entries": [[*k, asdict(e)] for k, e in self.entries.items()],
+                "contract": [[*k, why] for k, why in self.contract.items()],
+                "properties": [[*k, why] for k, why in self.properties.items()]}
+
+    def merge(self, state: dict) -> None:
+        """Fold a worker's :meth:`state` into this report: max errors with their worst points,
+        point counts summed, a rule unmet if unmet anywhere."""
+        self.implementation = self.implementation or state["implementation"]
+        self.version = self.version or state["version"]
+        self.flushes_subnormals = self.flushes_subnormals or tuple(state["flushes_subnormals"])
+        for function, dtype, quantity, fields in state["entries"]:
+            other = Entry(**fields)
+            mine = self.entries.setdefault((function, dtype, quantity), Entry(bound=other.bound, supported=other.supported))
+            mine.supported = mine.points + other.points > 0 or (mine.supported and other.supported)
+            mine.points += other.points
+            if other.max_error > mine.max_error or not mine.worst:
+                mine.max_error, mine.worst = other.max_error, other.worst
+            if other.raw_error is not None and (mine.raw_error is None or other.raw_error > mine.raw_error):
+                mine.raw_error, mine.raw_worst = other.raw_error, other.raw_worst
+        for section, outcomes in ((self.contract, state["contract"]), (self.properties, state["properties"])):
+            for rule, test, why in outcomes:
+                section[(rule, test)] = section.get((rule, test)) or why
 
     def table(self) -> str:
         functions = sorted({k[0] for k in self.entries}, key=list(spec.FUNCTIONS).index)

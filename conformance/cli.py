@@ -6,7 +6,9 @@ pytest on its installed directory, against a built-in backend or any implementat
     sgblend-conformance --impl my_port:sgblend --impl-function sgblend --impl-framework torch
 
 Options it does not know, and anything after ``--``, go to pytest (``-k test_grid -x``). The exit status is
-pytest's: 0 when every entry is within its bound and every rule holds, 1 when not.
+pytest's: 0 when every entry is within its bound and every rule holds, 1 when not. With
+pytest-xdist installed, ``-n 2`` runs the tests in two processes and merges what they found
+into the one table (``nox`` does, one worker per CPU).
 """
 
 from __future__ import annotations

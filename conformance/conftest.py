@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pathlib
 
@@ -161,6 +162,29 @@ def pytest_report_header(config):
     except pytest.UsageError:
         return None
     return f"sgblend-spec conformance: implementation {impl.name} ({impl.version}); dtypes {list(impl.dtypes)}"
+
+
+#: The key of a pytest-xdist worker's results in its ``workeroutput``.
+WORKER_OUTPUT = "sgblend_conformance"
+
+
+def pytest_sessionfinish(session):
+    """Under pytest-xdist (``-n 2``) each worker hands what it recorded to the controller,
+    which merges it (:func:`pytest_testnodedown`) and writes the one table."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput[WORKER_OUTPUT] = json.dumps(
+            {"report": REPORT.state(), "samples": SAMPLES.state(), "executed": dict(budget.EXECUTED)})
+
+
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: only called when it is installed
+def pytest_testnodedown(node, error):
+    output = getattr(node, "workeroutput", {}).get(WORKER_OUTPUT)
+    if output:
+        state = json.loads(output)
+        REPORT.merge(state["report"])
+        SAMPLES.merge(state["samples"])
+        budget.EXECUTED.update(state["executed"])
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):

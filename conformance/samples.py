@@ -58,6 +58,24 @@ class Samples:
             if error > points.get(x, -1.0):
                 points[x] = error
 
+    def state(self) -> dict:
+        """The kept points as JSON-able data, for a pytest-xdist worker to hand over."""
+        return {"fixed": [[*k, list(points.items())] for k, points in self.fixed.items()],
+                "random": [[*k, [[*b, e, x] for b, (e, x) in bins.items()]] for k, bins in self.random.items()]}
+
+    def merge(self, state: dict) -> None:
+        """Fold a worker's :meth:`state` in, keeping the worst error per x and per bin."""
+        for *key, points in state["fixed"]:
+            mine = self.fixed.setdefault(tuple(key), {})
+            for x, error in points:
+                if error > mine.get(x, -1.0):
+                    mine[x] = error
+        for *key, bins in state["random"]:
+            mine = self.random.setdefault(tuple(key), {})
+            for *b, error, x in bins:
+                if tuple(b) not in mine or error > mine[tuple(b)][0]:
+                    mine[tuple(b)] = (error, x)
+
     def series(self) -> list[dict]:
         """One series per (function, dtype, quantity): x ascending, error in ULPs (3
         significant digits, "inf" for a NaN or infinite result), worst per x."""

@@ -3,6 +3,7 @@ right one given as a plain function, and fails (never skips) on a backend it can
 
 from __future__ import annotations
 
+import json
 import math
 import pathlib
 import re
@@ -91,3 +92,27 @@ def test_a_flush_to_zero_implementation_may_read_a_subnormal_parameter_as_zero()
     table = {"alpha": 0.0, "beta": 0.0, "gamma": 2.2250738585072014e-308}
     assert matches_table(float("inf"), "alpha", -0.0, -5.562684646268003e-309, table, "float64", flush_to_zero=True)
     assert not matches_table(float("inf"), "alpha", -0.0, -5.562684646268003e-309, table, "float64")
+
+
+def test_parallel_workers_give_the_same_report_as_one_process(tmp_path):
+    """Under pytest-xdist (``-n 2``, what ``nox`` passes) the workers' entries, rules and plot
+    samples are merged into one report equal to a single process's: max errors, point counts,
+    the rules and the flush-to-zero figures alike (a failing function, declared flushing)."""
+    reports = {}
+    for workers in ("0", "2"):
+        report = tmp_path / f"r{workers}.json"
+        run = _suite("--impl", "conformance.examples.plain_functions:gelu_via_erf", "--impl-function", "gelu",
+                     "--dtypes", "float32,float64", "--flushes-subnormals", "float32",
+                     "-k", "test_grid or test_special", "-n", workers, f"--report-json={report}")
+        assert run.returncode == 1, run.stdout[-3000:] + run.stderr[-3000:]
+        assert "sgblend-spec accuracy table" in run.stdout
+        reports[workers] = json.loads(report.read_text())
+    serial, parallel = reports["0"], reports["2"]
+    assert serial["properties"] and serial["samples"]
+    assert any(not e["passed"] for e in serial["entries"]) and any(e["raw_max_ulp"] for e in serial["entries"])
+
+    def comparable(report):  # a tie between two points may name either as the worst
+        return {**report, "entries": [{k: v for k, v in e.items() if k not in ("worst", "raw_worst")}
+                                      for e in report["entries"]]}
+
+    assert comparable(parallel) == comparable(serial)

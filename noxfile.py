@@ -66,10 +66,7 @@ FAST_MODES = {"tensorflow": {"-graph": MODES["tensorflow"]["-graph"]}, "jax": {"
 #: the path of a Keras model) and JAX, and the runs that compile a graph per example:
 #: TensorFlow's graph mode (9.5 min for the narrow dtypes' random tests alone) and JAX (about
 #: 20 min: its float64 erfc tables make each compile 3-12× jax.nn.gelu's). NumPy, torch and
-#: TensorFlow's eager mode run the exact tier in full. In the thinned modes the exact tier's
-#: narrow dtypes run as float32 only: float16 and bfloat16 are the same float64 evaluation
-#: rounded once more, which TensorFlow's eager run, the fast tier's narrow grids and the
-#: backends' unit tests (tests/jax/test_precision.py, tests/tensorflow) check.
+#: TensorFlow's eager mode run the exact tier in full.
 CI_SELECTION = ("-k", "test_grid or test_special_values")
 CI_THIN_FLOAT64 = {"jax": ("",), "tensorflow": ("-graph",)}  # backend -> modes whose float64 CI runs
 CI_THIN_NARROW = {"jax": ("",), "tensorflow": ("-graph",)}  # backend -> modes whose narrow dtypes CI thins
@@ -88,8 +85,8 @@ def _conformance(session, backend, *args, modes=None, precision="exact", suffix_
 def _both_tiers(session, backend, *args, thin=False):
     if thin and backend in CI_THIN_FLOAT64:
         for suffix, env in MODES.get(backend, {"": {}}).items():
-            narrow = ("--dtypes=float32", *CI_SELECTION) if suffix in CI_THIN_NARROW[backend] else (NARROW_DTYPES,)
-            _conformance(session, backend, *narrow, *args, modes={suffix: env})
+            narrow = CI_SELECTION if suffix in CI_THIN_NARROW[backend] else ()
+            _conformance(session, backend, NARROW_DTYPES, *narrow, *args, modes={suffix: env})
             if suffix in CI_THIN_FLOAT64[backend]:
                 _conformance(session, backend, "--dtypes=float64", *CI_SELECTION, *args, modes={suffix: env},
                              suffix_extra="-float64")

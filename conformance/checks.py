@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
+from typing import Callable
 
 import numpy as np
 
@@ -37,6 +38,16 @@ class Entry:
     @property
     def passed(self) -> bool:
         return not self.supported or self.max_error <= self.bound
+
+    def observe(self, error: float, worst: Callable[[], str]) -> None:
+        """Keep ``error`` if it is the largest so far, with its repro (``worst()``, made only then)."""
+        if error > self.max_error or not self.worst:
+            self.max_error, self.worst = error, worst()
+
+    def observe_raw(self, error: float, worst: Callable[[], str]) -> None:
+        """The same for the exact model's figure beside a flush-to-zero one."""
+        if self.raw_error is None or error > self.raw_error:
+            self.raw_error, self.raw_worst = error, worst()
 
 
 @dataclass
@@ -76,10 +87,9 @@ class Report:
             mine = self.entries.setdefault((function, dtype, quantity), Entry(bound=other.bound, supported=other.supported))
             mine.supported = mine.points + other.points > 0 or (mine.supported and other.supported)
             mine.points += other.points
-            if other.max_error > mine.max_error or not mine.worst:
-                mine.max_error, mine.worst = other.max_error, other.worst
-            if other.raw_error is not None and (mine.raw_error is None or other.raw_error > mine.raw_error):
-                mine.raw_error, mine.raw_worst = other.raw_error, other.raw_worst
+            mine.observe(other.max_error, lambda: other.worst)
+            if other.raw_error is not None:
+                mine.observe_raw(other.raw_error, lambda: other.raw_worst)
         for section, outcomes in ((self.contract, state["contract"]), (self.properties, state["properties"])):
             for rule, test, why in outcomes:
                 section[(rule, test)] = section.get((rule, test)) or why
@@ -298,13 +308,12 @@ def compare(impl, function: str, dtype: str, xs: np.ndarray, params: dict[str, f
                 err = min(err, error(i, w, w_scale, ulp_distance(values[i:i + 1], w_rounded, dtype)[0]))
             entry.points += 1
             SAMPLES.add(function, dtype, quantity, points[i], err)  # the docs' error plots
+            def worst(i=i) -> str:
+                return one_line(impl, function, dtype, points[i], params)
+
             if flush_to_zero:  # the exact model's figure, shown beside the flush-to-zero one
-                raw = error(i, v, scale, distances[i], flush=False)
-                if entry.raw_error is None or raw > entry.raw_error:
-                    entry.raw_error, entry.raw_worst = raw, one_line(impl, function, dtype, points[i], params)
-            if err > entry.max_error or not entry.worst:
-                entry.max_error = err
-                entry.worst = one_line(impl, function, dtype, points[i], params)
+                entry.observe_raw(error(i, v, scale, distances[i], flush=False), worst)
+            entry.observe(err, worst)
             if err > entry.bound:
                 failures.append(
                     repro(impl, function, dtype, points[i], params, quantity, g, v,

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+from operator import itemgetter
 
 #: The quantities sampled (the docs plot these).
 QUANTITIES = ("value", "x")
@@ -32,6 +33,13 @@ def _bin(x: float, dtype: str) -> tuple[int, int, int]:
     fine = 8 if -4 <= exponent <= 7 else 1
     width = 8 if dtype == "float64" else 1
     return (1 if x > 0 else -1, exponent // width, int((mantissa - 0.5) * 2 * fine))
+
+
+def _keep_worst(kept: dict, key, item, error_of=lambda item: item) -> None:
+    """kept[key] = item (an error, or an (error, x) pair with ``error_of`` its first element)
+    unless one with a larger or equal error is kept there."""
+    if key not in kept or error_of(item) > error_of(kept[key]):
+        kept[key] = item
 
 
 class Samples:
@@ -49,14 +57,9 @@ class Samples:
             return
         key = (function, dtype, quantity)
         if self.source == "random":
-            bins = self.random.setdefault(key, {})
-            b = _bin(x, dtype)
-            if b not in bins or error > bins[b][0]:
-                bins[b] = (error, x)
+            _keep_worst(self.random.setdefault(key, {}), _bin(x, dtype), (error, x), itemgetter(0))
         else:
-            points = self.fixed.setdefault(key, {})
-            if error > points.get(x, -1.0):
-                points[x] = error
+            _keep_worst(self.fixed.setdefault(key, {}), x, error)
 
     def state(self) -> dict:
         """The kept points as JSON-able data, for a pytest-xdist worker to hand over."""
@@ -68,13 +71,11 @@ class Samples:
         for *key, points in state["fixed"]:
             mine = self.fixed.setdefault(tuple(key), {})
             for x, error in points:
-                if error > mine.get(x, -1.0):
-                    mine[x] = error
+                _keep_worst(mine, x, error)
         for *key, bins in state["random"]:
             mine = self.random.setdefault(tuple(key), {})
             for *b, error, x in bins:
-                if tuple(b) not in mine or error > mine[tuple(b)][0]:
-                    mine[tuple(b)] = (error, x)
+                _keep_worst(mine, tuple(b), (error, x), itemgetter(0))
 
     def series(self) -> list[dict]:
         """One series per (function, dtype, quantity): x ascending, error in ULPs (3

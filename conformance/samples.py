@@ -84,8 +84,7 @@ class Samples:
         for key in sorted(set(self.fixed) | set(self.random)):
             merged = dict(self.fixed.get(key, {}))
             for error, x in self.random.get(key, {}).values():
-                if error > merged.get(x, -1.0):
-                    merged[x] = error
+                _keep_worst(merged, x, error)
             function, dtype, quantity = key
             digits = _DIGITS.get(dtype, 17)
             xs = sorted(merged)

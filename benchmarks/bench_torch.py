@@ -1,7 +1,7 @@
 """PyTorch backend: fwd and fwd+bwd time and bytes saved for backward, as ratios to F.gelu.
 
     python benchmarks/bench_torch.py [--sizes 1048576 16777216] [--repeats 5] [--functions ...]
-                                     [--dtype float32|bfloat16] [--precision fast|exact]
+                                     [--dtype float32|bfloat16] [--precision fast|exact] [--device cpu|cuda]
                                      [--end-to-end/--no-end-to-end] [--e2e-repeats 7] [--e2e-shape 32 128 256]
 
 Every spec function runs through the public functional API with 0-d float32 parameters
@@ -24,6 +24,9 @@ End to end (``--end-to-end``, on by default): one training step of
 ``SGBlend()``, ``SGBlend(precision="exact")``, ``LambdaGELU()``, ``SSwish()`` and the naive
 SG-Blend module, as ratios to the same layer (same weights) with ``nn.GELU()``, timed
 interleaved (see ``end_to_end.py``). Results: benchmarks/results/torch.json.
+
+``--device cuda`` runs all of it on the GPU (benchmarks/gpu_check.sh), each timing ending in
+``torch.cuda.synchronize()``.
 """
 
 from __future__ import annotations
@@ -37,6 +40,9 @@ import end_to_end
 import harness
 from sgblend_spec import formulas, spec
 from sgblend_spec.backends import torch as backend
+
+#: Where every tensor of the bench lives (``--device``).
+DEVICE = torch.device("cpu")
 
 
 def _saved_bytes(fn, x: torch.Tensor, params) -> int:
@@ -67,7 +73,8 @@ def _timed(fn, x: torch.Tensor, dy: torch.Tensor, params=(), backward=True) -> h
 
 
 def _parameters(name: str) -> tuple[torch.Tensor, ...]:
-    return tuple(torch.tensor(v, dtype=torch.float32, requires_grad=True) for v in spec.FUNCTIONS[name].defaults.values())
+    return tuple(torch.tensor(v, dtype=torch.float32, device=DEVICE, requires_grad=True)
+                 for v in spec.FUNCTIONS[name].defaults.values())
 
 
 class _Float32Formulas(torch.autograd.Function):
@@ -120,7 +127,7 @@ MODULES = {
 
 
 def _module_timed(name: str, precision: str, x: torch.Tensor, dy: torch.Tensor) -> harness.Timed:
-    module = MODULES[name](precision)
+    module = MODULES[name](precision).to(DEVICE)
     # the parameters go to _timed for their .grad to be reset; the module holds them itself
     return _timed(lambda x, *params: module(x), x, dy, tuple(module.parameters()))
 
@@ -129,16 +136,18 @@ def first_calls(functions: list[str], precision: str, dtype: torch.dtype) -> dic
     """Seconds of a module's first fwd+bwd (its kernels compiled now, from this machine's inductor
     cache if it holds them), then at a new size, a new rank and the other float dtype."""
     def once(module, shape, dt):
-        x = (torch.randn(*shape) * 3).to(dt).requires_grad_()
+        x = (torch.randn(*shape, device=DEVICE) * 3).to(dt).requires_grad_()
+        _block(None)
         start = time.perf_counter()
         module(x).sum().backward()
+        _block(None)
         return time.perf_counter() - start
 
     other = torch.bfloat16 if dtype != torch.bfloat16 else torch.float32
     out = {}
     for name in functions:
         if name in MODULES:
-            module = MODULES[name](precision)
+            module = MODULES[name](precision).to(DEVICE)
             out[name] = {"first": once(module, (4, 256, 1024), dtype), "new size": once(module, (3, 1000, 700), dtype),
                          "new rank": once(module, (8, 300, 70, 9), dtype),
                          f"new dtype ({str(other)[6:]})": once(module, (4, 256, 1024), other)}
@@ -180,7 +189,7 @@ class NaiveSGBlend(torch.nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.alpha, self.beta, self.gamma = (torch.nn.Parameter(torch.tensor([v])) for v in (0.0, 1.0, 0.0))
+        self.alpha, self.beta, self.gamma = (torch.nn.Parameter(torch.tensor([v], device=DEVICE)) for v in (0.0, 1.0, 0.0))
 
     def forward(self, x):
         return end_to_end.naive_sgblend(torch.sigmoid, x, self.alpha, self.beta, self.gamma)
@@ -192,10 +201,10 @@ def end_to_end_rows(shape: tuple[int, ...], repeats: int) -> tuple[str, list[dic
 
     def layer(activation):
         torch.manual_seed(0)
-        return torch.nn.TransformerEncoderLayer(d_model, 4, 1024, activation=activation, batch_first=True)
+        return torch.nn.TransformerEncoderLayer(d_model, 4, 1024, activation=activation, batch_first=True).to(DEVICE)
 
     native_state = layer(torch.nn.GELU()).state_dict()
-    x = torch.randn(*shape, generator=torch.Generator().manual_seed(1))
+    x = torch.randn(*shape, generator=torch.Generator().manual_seed(1)).to(DEVICE)
 
     def build(make_activation):
         def make():
@@ -221,33 +230,47 @@ def end_to_end_rows(shape: tuple[int, ...], repeats: int) -> tuple[str, list[dic
 
     models = end_to_end.models(
         end_to_end.Model("nn.GELU()", "native", "torch.nn.GELU(), approximate='none'", build(torch.nn.GELU)),
-        build, lambda cls, **kwargs: getattr(backend, cls)(**kwargs), NaiveSGBlend)
+        build, lambda cls, **kwargs: getattr(backend, cls)(**kwargs).to(DEVICE), NaiveSGBlend)
     description = (f"nn.TransformerEncoderLayer({d_model}, 4, 1024, batch_first=True), input {tuple(shape)} float32, "
-                   f"eager, {torch.get_num_threads()} threads; median of {repeats} interleaved repeats")
-    return description, end_to_end.measure(models, repeats, lambda r: None)
+                   f"eager, {_where()}; median of {repeats} interleaved repeats")
+    return description, end_to_end.measure(models, repeats, _block)
 
 
 def _inputs(dtype: torch.dtype):
     def make(numel: int):
         g = torch.Generator().manual_seed(0)
-        return (torch.randn(numel, generator=g) * 3).to(dtype), torch.randn(numel, generator=g).to(dtype)
+        return ((torch.randn(numel, generator=g) * 3).to(dtype).to(DEVICE),
+                torch.randn(numel, generator=g).to(dtype).to(DEVICE))
 
     return make
+
+
+def _block(result) -> None:
+    """Wait for the device: a timing ends when the GPU's work does."""
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize(DEVICE)
+
+
+def _where() -> str:
+    return (f"on {torch.cuda.get_device_name(DEVICE)}" if DEVICE.type == "cuda"
+            else f"{torch.get_num_threads()} threads")
 
 
 if __name__ == "__main__":
     args = harness.arguments(__doc__.splitlines()[0], extra=[
         (("--dtype",), {"default": "float32", "choices": ["float32", "bfloat16"]}),
         (("--precision",), {"default": "fast", "choices": ["fast", "exact"]}),
+        (("--device",), {"default": "cpu", "help": "cpu, or cuda (a GPU run: benchmarks/gpu_check.sh)"}),
         (("--e2e-shape",), {"type": int, "nargs": 3, "default": [32, 128, 256],
                             "help": "batch, sequence, model width of the end-to-end input"})])
     dtype = getattr(torch, args.dtype)
-    mode = (f"precision={args.precision!r}; kernels compiled with torch.compile for inputs of "
-            f">= {backend.COMPILE_MIN_NUMEL} elements" if backend.COMPILE else
-            f"precision={args.precision!r}; eager kernels (SGBLEND_TORCH_COMPILE=0)")
+    DEVICE = torch.device(args.device)
+    kernels = (f"kernels compiled with torch.compile for inputs of >= {backend.COMPILE_MIN_NUMEL} elements"
+               if backend.COMPILE else "eager kernels (SGBLEND_TORCH_COMPILE=0)")
+    mode = (f"{_where()}; " if DEVICE.type != "cpu" else "") + f"precision={args.precision!r}; {kernels}"
     extra = {"precision": args.precision}
     if backend.COMPILE:
         extra["first_call_s"] = first_calls(args.functions, args.precision, dtype)
     harness.main("torch", f"torch {torch.__version__}", mode, "F.gelu (exact)", torch.get_num_threads(),
-                 cases(args.functions, args.precision), _inputs(dtype), lambda r: None, args, extra=extra,
+                 cases(args.functions, args.precision), _inputs(dtype), _block, args, extra=extra,
                  end_to_end=lambda: end_to_end_rows(tuple(args.e2e_shape), args.e2e_repeats))

@@ -1,8 +1,8 @@
 """The value and gradient kernels: pure functions of tensors, compiled for large inputs.
 
 On tensors with at least ``COMPILE_MIN_NUMEL`` elements the kernels are compiled once per
-spec function and precision tier with ``torch.compile(fullgraph=True)``, which fuses the
-evaluation in the tier's working dtype (:func:`numerics.working`) into one pass. With 0-d
+spec function and precision tier with ``torch.compile(fullgraph=True)`` (with IEEE
+arithmetic: :data:`IEEE_OPTIONS`), which fuses the evaluation in the tier's working dtype (:func:`numerics.working`) into one pass. With 0-d
 parameters (a module's default, or Python numbers) the value kernel takes x flat and the
 gradient kernel takes it in rows of ``SUM_BLOCK`` (:func:`grad_rows_kernel`: the x-gradient
 and the parameters' row sums in one loop that reads x and the upstream gradient once), both as
@@ -183,8 +183,25 @@ def compiled(kind: str, name: str, precision: str, numel: int, args) -> object |
     if kernel is None:
         # "grad" takes rows of a static SUM_BLOCK, their count marked dynamic (see grads()).
         kernel = COMPILED[key] = torch.compile(specialised(kind, name, precision), fullgraph=True,
-                                               dynamic=None if kind == "grad" else True)
+                                               dynamic=None if kind == "grad" else True, options=ieee_options())
     return kernel
+
+
+#: Inductor settings for IEEE arithmetic as the formulas write it. Triton (CUDA) otherwise
+#: contracts a·b + c into one FMA, which can cost an error-free product its low part (the
+#: compiled λ-GELU, whose λx is such a product, measured 101 ULP on an H100 where the eager
+#: kernel and the CPU compile measure 3), divides with the approximate div.full (2 ULP) and
+#: may flush subnormals. Inductor's C++ code (CPU) contracts nothing either way.
+IEEE_OPTIONS = {"emulate_precision_casts": True, "eager_numerics.division_rounding": True,
+                "eager_numerics.disable_ftz": True}
+
+
+def ieee_options() -> dict[str, bool]:
+    """:data:`IEEE_OPTIONS`, those this torch's Inductor has (older ones lack some)."""
+    from torch._inductor import config
+
+    known = config.get_config_copy()
+    return {k: v for k, v in IEEE_OPTIONS.items() if k in known}
 
 
 def call(kind: str, name: str, precision: str, numel: int, *args):

@@ -31,12 +31,15 @@ def counted_compiles(monkeypatch):
     graphs: list[tuple[str, object]] = []
     real_compile = torch.compile
 
-    def compile_counting(fn, **kwargs):
+    def compile_counting(fn, options=None, **kwargs):
+        # every kernel asks Inductor for IEEE arithmetic (no FMA contraction on CUDA)
+        assert options == kernels.ieee_options() and options["emulate_precision_casts"], options
+
         def backend(gm, example_inputs):
             graphs.append((fn.__name__, gm))
             return gm.forward
 
-        return real_compile(fn, backend=backend, **kwargs)
+        return real_compile(fn, backend=backend, **kwargs)  # the "eager" backend takes no Inductor options
 
     torch._dynamo.reset()
     monkeypatch.setattr(B, "COMPILE", True)
@@ -203,3 +206,25 @@ def test_compiled_module_call_reads_nothing_back_to_the_host(name, counted_compi
     module(x).sum().backward()
     monkeypatch.undo()
     assert reads == []
+
+
+def test_inductor_keeps_the_rounding_guard_of_error_free_products():
+    """compensated.rounded(p) = p + 0.0·finite(p) stops a code generator that contracts a·b + c
+    into an FMA (Triton on CUDA, XLA) from fusing a product into Dekker's a_h·b_h - p. Inductor
+    folds a product with the integer 0 away (0·finite(p) was, and the compiled λ-GELU lost
+    λx's low part on an H100: 101 ULP), so the guard's multiplication must reach its code."""
+    from torch._inductor.utils import run_and_get_code
+
+    from sgblend_spec.compensated import rounded
+
+    def guarded(a, b):
+        return rounded(B.NAMESPACE, a * b) - a * a  # a·b, the guard's ·0.0, a·a
+
+    torch._dynamo.reset()
+    try:
+        _, (code, *_) = run_and_get_code(torch.compile(guarded, fullgraph=True), torch.randn(64), torch.randn(64))
+    finally:
+        torch._dynamo.reset()
+    kernel = code[code.index('extern "C"'):]
+    products = [line for line in kernel.splitlines() if "auto tmp" in line and " * " in line]
+    assert len(products) == 3, "\n".join(products)

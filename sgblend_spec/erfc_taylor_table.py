@@ -98,13 +98,17 @@ def erfcx_table() -> Table:
 RowsAt = Callable[[Table, Array], Array]
 
 
-def _horner(table: Table, row: Array, t: Array) -> Array:
-    """Σ a_n h^n, h = t - centre, a_0 with its low part added last."""
+def _horner(table: Table, row: Array, t: Array, relative_lo: Array | None = None) -> Array:
+    """Σ a_n h^n, h = t - centre, a_0 with its low part added last; with ``relative_lo`` = δ,
+    the sum times (1 - δ) for a small δ, rounded once (δ's term joins the low part)."""
     h = t - row[..., 0]
     p = row[..., -1]
     for n in range(table.degree - 1, 0, -1):
         p = p * h + row[..., 2 + n]
-    return row[..., 2] + (row[..., 1] + p * h)
+    low = row[..., 1] + p * h
+    if relative_lo is not None:
+        low = low - (row[..., 2] + low) * relative_lo
+    return row[..., 2] + low
 
 
 #: float32 erfcx on [0, 9) as four polynomials Σ a_n h^n, h = t - centre, one per interval
@@ -162,6 +166,14 @@ def _times_gaussian(xp: Namespace, t: Array, erfcx: Array) -> Array:
     return xp.exp(-square) * (erfcx - erfcx * square_lo)
 
 
+def _erfcx_times_gaussian(xp: Namespace, table: Table, row: Array, t: Array) -> Array:
+    """:func:`_times_gaussian` with erfcx from ``table``, its correction joining the Horner
+    sum's low part: one rounding fewer (the tail's worst error 2.42 -> 2.40 ULP and 94 -> 37
+    of 4000 points over 1.5, measured against mpmath on JAX)."""
+    square, square_lo = compensated.product(xp, t, t)
+    return xp.exp(-square) * _horner(table, row, t, relative_lo=square_lo)
+
+
 def erfc(xp: Namespace, t: Array, fallback: Callable[[Array], Array], rows_at: RowsAt) -> Array:
     """erfc(t) within ~2 ULP (float64) or ~3 ULP (float32): in float64 the erfc table on
     [LO, HI), the erfcx table times a compensated e^(-t²) on [TAIL_LO, tail_hi), and
@@ -169,6 +181,6 @@ def erfc(xp: Namespace, t: Array, fallback: Callable[[Array], Array], rows_at: R
     if not xp.is_double(t):
         return erfc_float32(xp, t, fallback)
     near, far = erfc_table(), erfcx_table()
-    tail = _times_gaussian(xp, t, _horner(far, rows_at(far, t), t))
+    tail = _erfcx_times_gaussian(xp, far, rows_at(far, t), t)
     out = xp.where((t >= far.lo) & (t < far.hi), tail, fallback(t))
     return xp.where((t >= near.lo) & (t < near.hi), _horner(near, rows_at(near, t), t), out)

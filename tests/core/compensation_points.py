@@ -78,6 +78,12 @@ ROUNDING_FLOAT64 = [
      {"alpha": -0.062063111096659185, "beta": 10.099265581633043, "gamma": -0.24202037714027824}),  # 5.55 -> 2.55
     ("sgblend_gelu_tanh", "x", -2.968154495909193,
      {"alpha": -3.496857483759118, "beta": 7.9794070878377745, "gamma": -1.4176147881455696}),  # 4.74 -> 0.74
+    # Φ's far tail: rounded-oracle ULPs in JAX (XLA) before -> after erfc's e^(-t²) correction
+    # joined erfcx's Horner sum and the Mills-series tail became one double-word product
+    ("lambda_gelu", "value", -7.347801266369914, {"lam": 2.5}),  # 4 -> 2 (erfcx table)
+    ("lambda_gelu", "value", -7.158587775288834, {"lam": 1.6931471805599454}),  # 3 -> 1
+    ("lambda_gelu", "value", -24.011163949894527, {"lam": 1.0}),  # 3 -> 0
+    ("lambda_gelu", "value", -15.016628764297941, {"lam": 2.5}),  # 3 -> 0 (Mills series; NumPy too)
 ]
 
 

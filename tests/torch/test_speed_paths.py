@@ -11,7 +11,6 @@ import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from sgblend_spec import spec
 from sgblend_spec.backends import torch as B
 from sgblend_spec.backends.torch import kernels
 from sgblend_spec.backends.torch.numerics import SUM_BLOCK

@@ -249,7 +249,8 @@ class Normal:
         self.pdf_scaled = e + self.pdf_low
         self.unscale = opaque(xp, 2.0 ** -SCALE_EXPONENT[double], p_hi)
         # erfc(t_hi + t_lo) = erfc(t_hi) - t_lo·(2/√π)e^(-t²), and e^(-t²)/√π = √2·φ(v)
-        tail = 0.5 * xp.erfc(t_hi) - self.times_pdf(_SQRT2 * t_lo)
+        self.erfc_head, self.erfc_correction = 0.5 * xp.erfc(t_hi), self.times_pdf(_SQRT2 * t_lo)
+        tail = self.erfc_head - self.erfc_correction
         # Far out (|v| ≥ FAR), Φ(-|v|) = φ(v)·R(1/v²)/|v| (the Mills ratio's asymptotic
         # series, 8 terms: the first omitted one is 5e-18 of the sum from |v| = 30, 4e-11
         # from 11): a product with φ, so a·Φ(-|v|) is rounded into the subnormal range once,
@@ -278,7 +279,14 @@ class Normal:
         """a·Φ(-|v|), rounded into the subnormal range once (``a`` infinite only where it is 0)."""
         xp = self.xp
         fa = xp.finite(a)
-        return xp.where(self.asymptotic, self._times_mills_pdf(fa), fa * self.erfc_tail)
+        return xp.where(self.asymptotic, self._times_mills_pdf(fa), self._times_erfc(fa))
+
+    def _times_erfc(self, a: Array) -> Array:
+        """a·(erfc(t_hi)/2 - correction) rounded once: a·erfc/2 as an error-free product whose
+        low part takes a·correction (~2t·ε of it), so only erfc's own error and one rounding
+        remain (a times the rounded tail had two more)."""
+        p, p_lo = product(self.xp, a, self.erfc_head)
+        return p + (p_lo - a * self.erfc_correction)
 
     def _times_mills_pdf(self, a: Array) -> Array:
         """a·R/|v|·φ(v) (the far tail's a·Φ(-|v|)) to about one rounding besides exp's: a·R =

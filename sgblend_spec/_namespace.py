@@ -62,20 +62,33 @@ def numpy_namespace() -> Namespace:
 
     # The C library's erfc (glibc: within 2.4 ULP over the whole range, subnormal tail
     # included), applied elementwise. scipy.special.erfc is up to ~500 ULP off in its
-    # tail (it rounds t² before the exponential) and flushes to 0 for t > 26.64.
+    # tail (it rounds t² before the exponential) and flushes to 0 for t > 26.64. In float64
+    # the Taylor tables of sgblend_spec.erfc_taylor_table do better on [0.25, 27) (1.7 ULP
+    # with NumPy's exp, measured at 4000 points against mpmath; glibc there 2.2).
     scalar_erfc = np.frompyfunc(math.erfc, 1, 1)
+
+    def c_erfc(t):
+        return np.asarray(scalar_erfc(t), dtype=np.float64)
+
+    def table_rows(table, t):
+        rows = np.asarray(table.rows)
+        k = np.clip(np.floor((t - table.lo) / table.width), 0, len(rows) - 1)
+        return rows[np.where(np.isnan(k), 0, k).astype(np.intp)]  # NaN: any row (the result is NaN)
 
     def erfc(t):
         # float32 in, float32 out (the "fast" tier): erfc correctly rounded from the double
         t = np.asarray(t)
-        out = np.asarray(scalar_erfc(t), dtype=np.float64)
-        return out.astype(t.dtype) if t.dtype == np.float32 else out
+        if t.dtype == np.float32:
+            return c_erfc(t).astype(np.float32)
+        from sgblend_spec import erfc_taylor_table
+
+        return erfc_taylor_table.erfc(namespace, t, c_erfc, table_rows)
 
     def finite(a):
         big = np.finfo(np.result_type(a)).max
         return np.clip(a, -big, big)
 
-    return Namespace(
+    namespace = Namespace(
         name="numpy",
         exp=np.exp,
         erfc=erfc,
@@ -83,3 +96,4 @@ def numpy_namespace() -> Namespace:
         where=np.where,
         finite=finite,
     )
+    return namespace

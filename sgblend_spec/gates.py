@@ -267,7 +267,6 @@ class Normal:
             rest = 1 - (k * w) * rest
         self.mills = (1 - w * rest) / m
         self._far = (m, w, rest)
-        self.erfc_tail = tail
         self.tail = xp.where(self.asymptotic, self.times_pdf(self.mills), tail)
         self.cdf = xp.where(negative, self.tail, 1 - self.tail)
 

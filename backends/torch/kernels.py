@@ -1,10 +1,10 @@
 """The value and gradient kernels: pure functions of tensors, compiled for large inputs.
 
 On tensors with at least ``COMPILE_MIN_NUMEL`` elements the kernels are compiled once per
-spec function and precision tier with ``torch.compile(fullgraph=True)`` (with IEEE
-arithmetic: :data:`IEEE_OPTIONS`), which fuses the evaluation in the tier's working dtype (:func:`numerics.working`) into one pass. With 0-d
-parameters (a module's default, or Python numbers) the value kernel takes x flat and the
-gradient kernel takes it in rows of ``SUM_BLOCK`` (:func:`grad_rows_kernel`: the x-gradient
+spec function and precision tier with ``torch.compile(fullgraph=True)`` and IEEE arithmetic
+(:data:`IEEE_OPTIONS`), which fuses the evaluation in the tier's working dtype
+(:func:`numerics.working`) into one pass. With 0-d parameters (a module's default, or Python
+numbers) the value kernel takes x flat and the gradient kernel takes it in rows of ``SUM_BLOCK`` (:func:`grad_rows_kernel`: the x-gradient
 and the parameters' row sums in one loop that reads x and the upstream gradient once), both as
 storage aliases (:func:`alias`) with a dynamic length: one graph per kernel, dtype and set of
 needed gradients serves every shape and rank, so a new shape compiles nothing. Other
@@ -188,10 +188,11 @@ def compiled(kind: str, name: str, precision: str, numel: int, args) -> object |
 
 
 #: Inductor settings for IEEE arithmetic as the formulas write it. Triton (CUDA) otherwise
-#: contracts a·b + c into one FMA, which can cost an error-free product its low part (the
-#: compiled λ-GELU, whose λx is such a product, measured 101 ULP on an H100 where the eager
-#: kernel and the CPU compile measure 3), divides with the approximate div.full (2 ULP) and
-#: may flush subnormals. Inductor's C++ code (CPU) contracts nothing either way.
+#: contracts a·b + c into one FMA, which costs an error-free product its low part wherever
+#: compensated.rounded's guard is lost (the compiled λ-GELU, whose λx is such a product,
+#: measured 101 ULP on an H100 while Inductor folded the guard away; eager and CPU-compiled:
+#: 3), divides with the approximate div.full (2 ULP) and may flush subnormals. Inductor's
+#: C++ code (CPU) contracts nothing either way.
 IEEE_OPTIONS = {"emulate_precision_casts": True, "eager_numerics.division_rounding": True,
                 "eager_numerics.disable_ftz": True}
 

@@ -227,7 +227,7 @@ class Normal:
 
     def __init__(self, xp: Namespace, v: Array, v_lo: Array | None = None):
         self.xp = xp
-        double = xp.is_double(v)
+        self.double = double = xp.is_double(v)
         negative = v < 0
         # |v| as a select, whose autodiff derivative at v = 0 is 1 (that of abs may be 0)
         abs_v = xp.where(negative, -v, v)
@@ -275,9 +275,15 @@ class Normal:
         return (self.xp.finite(a) * self.pdf_scaled) * self.unscale
 
     def times_tail(self, a: Array) -> Array:
-        """a·Φ(-|v|), rounded into the subnormal range once (``a`` infinite only where it is 0)."""
+        """a·Φ(-|v|), rounded into the subnormal range once (``a`` infinite only where it is 0).
+        In float64 as double-word products (:meth:`_times_mills_pdf`, :meth:`_times_erfc`),
+        which its value bound needs; in float32 (the fast tier, within its bound without them)
+        as plain ones (the two cost λ-GELU 5-25 % of its time under XLA:CPU, measured)."""
         xp = self.xp
         fa = xp.finite(a)
+        if not self.double:
+            return xp.where(self.asymptotic, ((fa * self.mills) * self.pdf_scaled) * self.unscale,
+                            fa * (self.erfc_head - self.erfc_correction))
         return xp.where(self.asymptotic, self._times_mills_pdf(fa), self._times_erfc(fa))
 
     def _times_erfc(self, a: Array) -> Array:

@@ -12,7 +12,7 @@ NumPy one, so importing it never imports a framework.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 Array = Any
@@ -37,6 +37,7 @@ class Namespace:
     ``finite(a)`` is ``a`` with ±inf replaced by ±(the largest finite value of a's dtype),
     NaN kept (a clip): the formulas apply it to a factor that is infinite only where the
     other factor of its product is exactly 0.
+    ``rint`` rounds to the nearest integer (ties to even) with derivative 0 under autodiff.
     ``erfc`` is the complementary error function, accurate in its tail (relative error).
     A backend that differentiates *through* the formulas (for second derivatives) must give
     ``abs`` the derivative +1 at 0 and ``where`` the product rule where both branches are
@@ -50,9 +51,26 @@ class Namespace:
     abs: Callable[[Array], Array]
     where: Callable[[Array, Array, Array], Array]
     finite: Callable[[Array], Array]
+    rint: Callable[[Array], Array]
     #: whether an array is float64 (see :func:`is_double`); a framework whose dtype names
     #: differ overrides it
     is_double: Callable[[Array], bool] = is_double
+    #: True where a float64 evaluation is rounded to a narrower dtype afterwards (the "exact"
+    #: tier's float16/bfloat16/float32, :func:`narrowed`): rounding to float32 forgives a few
+    #: float64 ULPs, so the formulas skip the work only float64's own last bits need
+    narrow_result: bool = False
+
+    def double_word(self, a: Array) -> bool:
+        """Whether ``a``'s result keeps float64's last bits (float64, not rounded to a narrower
+        dtype afterwards): then the formulas correct exp's own error and sum an SG-Blend's
+        terms as head + low (its value bound of 2 ULP needs both; they cost the float64
+        SG-Blend ~2× its time)."""
+        return self.is_double(a) and not self.narrow_result
+
+
+def narrowed(namespace: Namespace) -> Namespace:
+    """``namespace`` for float64 evaluations rounded to a narrower dtype afterwards."""
+    return replace(namespace, name=namespace.name + "-narrow", narrow_result=True)
 
 
 def numpy_namespace() -> Namespace:
@@ -61,14 +79,26 @@ def numpy_namespace() -> Namespace:
     import numpy as np
 
     # The C library's erfc (glibc: within 2.4 ULP over the whole range, subnormal tail
-    # included), applied elementwise. scipy.special.erfc is up to ~500 ULP off in its
-    # tail (it rounds t² before the exponential) and flushes to 0 for t > 26.64. In float64
-    # the Taylor tables of sgblend_spec.erfc_taylor_table do better on [0.25, 27) (1.7 ULP
-    # with NumPy's exp, measured at 4000 points against mpmath; glibc there 2.2).
+    # included), applied elementwise where the tables of sgblend_spec.erfc_taylor_table do
+    # not reach: scipy.special.erfc is up to ~500 ULP off in its tail (it rounds t² before
+    # the exponential) and flushes to 0 for t > 26.64. In float64 the tables do better on
+    # [0.25, 27) (1.7 ULP with NumPy's exp, measured at 4000 points against mpmath; glibc
+    # there 2.2); float32 (the "fast" tier) is computed in float32 like every backend's, from
+    # erfc_float32's polynomials on [0, 9) (the formulas use erfc below t = 7.8 only).
     scalar_erfc = np.frompyfunc(math.erfc, 1, 1)
 
-    def c_erfc(t):
-        return np.asarray(scalar_erfc(t), dtype=np.float64)
+    def c_erfc_outside(lo: float, hi: float):
+        """The C library's erfc where t is outside [lo, hi) (or NaN), 0 elsewhere: the tables'
+        fallback, evaluated only where a select keeps it (one Python call per element)."""
+
+        def fallback(t):
+            t = np.asarray(t)
+            out = np.zeros_like(t)
+            outside = ~((t >= lo) & (t < hi))
+            out[outside] = np.asarray(scalar_erfc(t[outside]), dtype=np.float64)
+            return out
+
+        return fallback
 
     def table_rows(table, t):
         rows = np.asarray(table.rows)
@@ -76,13 +106,12 @@ def numpy_namespace() -> Namespace:
         return rows[np.where(np.isnan(k), 0, k).astype(np.intp)]  # NaN: any row (the result is NaN)
 
     def erfc(t):
-        # float32 in, float32 out (the "fast" tier): erfc correctly rounded from the double
+        from sgblend_spec import erfc_taylor_table as tables
+
         t = np.asarray(t)
         if t.dtype == np.float32:
-            return c_erfc(t).astype(np.float32)
-        from sgblend_spec import erfc_taylor_table
-
-        return erfc_taylor_table.erfc(namespace, t, c_erfc, table_rows)
+            return tables.erfc(namespace, t, c_erfc_outside(0.0, tables.ERFCX_FLOAT32_HI), table_rows)
+        return tables.erfc(namespace, t, c_erfc_outside(tables.LO, tables.erfcx_table().hi), table_rows)
 
     def finite(a):
         big = np.finfo(np.result_type(a)).max
@@ -95,5 +124,6 @@ def numpy_namespace() -> Namespace:
         abs=np.abs,
         where=np.where,
         finite=finite,
+        rint=np.rint,
     )
     return namespace

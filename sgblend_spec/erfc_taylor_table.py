@@ -139,9 +139,10 @@ def erfc_float32(xp: Namespace, t: Array, fallback: Callable[[Array], Array]) ->
     lookup, which XLA:CPU compiles to a gather per element that costs more than the whole
     activation (λ-GELU's fwd+bwd 11× jax.nn.gelu with the tables, 2.2× without). Within
     2.6 ULP (measured on [0, 7.8), where GELU uses it: the Mills series from |v| = 11);
-    ``fallback`` (the framework's erfc) from t = 9 and at NaN."""
+    ``fallback`` (the framework's erfc) below 0 (the formulas' t = |v|/√2 never is), from
+    t = 9 and at NaN."""
     zero = compensated.runtime_zero(xp, t)
-    inside = t < ERFCX_FLOAT32_HI
+    inside = (t >= 0) & (t < ERFCX_FLOAT32_HI)
     clamped = xp.where(inside, t, zero + ERFCX_FLOAT32_HI)  # the polynomials see no infinity
 
     def pick(values):
@@ -159,11 +160,13 @@ def erfc_float32(xp: Namespace, t: Array, fallback: Callable[[Array], Array]) ->
 
 
 def _times_gaussian(xp: Namespace, t: Array, corrected_erfcx: Callable[[Array], Array]) -> Array:
-    """e^(-t²)·erfcx = e^(-t²_hi)·erfcx·(1 - t²_lo), t² an error-free product, where
-    ``corrected_erfcx(t²_lo)`` is erfcx·(1 - t²_lo): the correction is applied to erfcx (~0.02
-    at t = 27), where it stays normal, not to e^(-t²), where a flush-to-zero kernel would drop it."""
+    """e^(-t²)·erfcx = e·erfcx·(1 - δ), e^(-t²) = e·(1 - δ) from t² as an error-free product
+    and :func:`compensated.exp_split`, where ``corrected_erfcx(δ)`` is erfcx·(1 - δ): the
+    correction is applied to erfcx (~0.02 at t = 27), where it stays normal, not to e^(-t²),
+    where a flush-to-zero kernel would drop it."""
     square, square_lo = compensated.product(xp, t, t)
-    return xp.exp(-square) * corrected_erfcx(square_lo)
+    e, rho = compensated.exp_split(xp, -square, -square_lo)
+    return e * corrected_erfcx(-rho)
 
 
 def erfc(xp: Namespace, t: Array, fallback: Callable[[Array], Array], rows_at: RowsAt) -> Array:

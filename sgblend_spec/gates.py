@@ -28,6 +28,7 @@ from sgblend_spec.compensated import (
     DECIMAL,
     DECIMAL_PI,
     INV_SQRT2,
+    exp_split,
     finite_low,
     opaque,
     product,
@@ -105,10 +106,11 @@ class Logistic:
     product (:func:`corrected`). The rounding of 1 + e, which both σ(u) and σ(-u) would
     otherwise carry, and that of the correction of e_0 then cost nothing.
 
-    Attributes: ``denominator`` = d, ``reciprocal`` = fl(1/d), ``ratio_scaled`` = fl(e_0/d),
-    their relative corrections ``rho_abs`` = -ρ and ``rho_neg`` = s_lo - ρ, ``sigma_abs`` =
-    σ(|u|), ``sigma_neg_scaled`` = 2^k·σ(-|u|), ``unscale`` = 2^-k (1 where not scaled) and
-    ``unscale_half`` = 2^(-k/2).
+    Attributes: ``e_0``, ``denominator`` = d, ``reciprocal`` = fl(1/d), ``ratio_scaled`` =
+    fl(e_0/d), their relative corrections ``rho_abs`` = -ρ and ``rho_neg`` = s_lo - ρ,
+    ``sigma_abs`` = σ(|u|), ``sigma_neg_scaled`` = 2^k·σ(-|u|), ``unscale`` = 2^-k (1 where
+    not scaled) and ``unscale_half`` = 2^(-k/2). In float64, s_lo includes exp's own error
+    (:func:`exp_split`).
     """
 
     def __init__(self, xp: Namespace, u: Array, u_lo: Array | None = None):
@@ -124,8 +126,7 @@ class Logistic:
         s_lo = s_lo + xp.where(big, zero + shift.lo, zero)
         if u_lo is not None:
             s_lo = s_lo - xp.where(self.positive, u_lo, -u_lo)
-        s_lo = finite_low(xp, s_lo, s_hi)
-        e_0 = xp.exp(s_hi)  # 2^k·e^(-|u|) = e_0·(1 + s_lo) to first order
+        e_0, s_lo = exp_split(xp, s_hi, finite_low(xp, s_lo, s_hi))  # 2^k·e^(-|u|) = e_0·(1 + s_lo)
         self.unscale = xp.where(big, zero + 2.0**-k, zero + 1)
         self.unscale_half = xp.where(big, zero + 2.0 ** -(k // 2), zero + 1)
         # 1 + e^(-|u|) = d + d_lo (fast two-sum: 1 ≥ e; ``one`` opaque, or a compiler folds
@@ -137,7 +138,7 @@ class Logistic:
         self.rho_abs = (((d - one) - e) - e * s_lo) / d
         self.rho_neg = s_lo + self.rho_abs
         self.reciprocal = 1 / d
-        self.ratio_scaled = e_0 / d
+        self.e_0, self.ratio_scaled = e_0, e_0 / d
         self.sigma_abs = corrected(self.xp, self.reciprocal, self.rho_abs)
         self.sigma_neg_scaled = corrected(self.xp, self.ratio_scaled, self.rho_neg)  # 2^k·σ(-|u|)
 
@@ -156,6 +157,27 @@ class Logistic:
     def times_sigma_bar(self, a: Array) -> Array:
         """a·σ(-u)."""
         return self.xp.where(self.positive, self._times_tail(a), self._over_denominator(a))
+
+    def times_sigma_split(self, a: Array, a_lo: Array) -> tuple[Array, Array]:
+        """(a + a_lo)·σ(u) as head + low to ~ε² relative, head one rounding of it (float64,
+        for a sum rounded once: :func:`sum_split`): a times the rounded reciprocal 1/d (or
+        e_0/d) as an error-free product, whose low part takes that quotient's own rounding,
+        recovered from the exact remainder (1 - r·d, e_0 - r·d), and the factor's first-order
+        correction (``a`` infinite only where σ(u) = 0)."""
+        xp = self.xp
+        one = opaque(xp, 1.0, self.reciprocal)
+        factor = xp.where(self.positive, self.reciprocal, self.ratio_scaled)
+        numerator = xp.where(self.positive, one, self.e_0)
+        p, p_lo = two_product(xp, factor, self.denominator)
+        quotient_error = finite_low(xp, ((numerator - p) - p_lo) / numerator, p)  # 0 where e_0 = 0
+        rho = xp.where(self.positive, self.rho_abs, self.rho_neg) + quotient_error
+        head, head_lo = product(xp, xp.where(self.positive, a, xp.finite(a)), factor)
+        low = head_lo + (head * rho + a_lo * factor)
+        # scaled (σ(u) < e^-416): 2^-k·(head + low) rounded once, into the subnormal range where
+        # it goes there, as a head alone
+        scaled = (self.u < 0) & (self.unscale != 1)
+        return (xp.where(scaled, (head + low) * self.unscale, head),
+                xp.where(scaled, runtime_zero(xp, low), low))
 
     @property
     def sigma(self) -> Array:
@@ -227,7 +249,8 @@ class Normal:
 
     def __init__(self, xp: Namespace, v: Array, v_lo: Array | None = None):
         self.xp = xp
-        self.double = double = xp.is_double(v)
+        double = xp.is_double(v)
+        self.double_word = xp.double_word(v)
         negative = v < 0
         # |v| as a select, whose autodiff derivative at v = 0 is 1 (that of abs may be 0)
         abs_v = xp.where(negative, -v, v)
@@ -243,8 +266,7 @@ class Normal:
         # s = k·ln2 - ln√(2π) - v²/2 as s_hi + s_lo, then 2^k·φ = e^(s_hi)·(1 + s_lo)
         scale = PDF_SHIFT[double]
         s_hi, s_lo = two_sum(opaque(xp, scale.hi, p_hi), -0.5 * p_hi)
-        s_lo = finite_low(xp, s_lo + (scale.lo - 0.5 * p_lo), s_hi)
-        e = xp.exp(s_hi)
+        e, s_lo = exp_split(xp, s_hi, finite_low(xp, s_lo + (scale.lo - 0.5 * p_lo), s_hi))
         self.pdf_head, self.pdf_low = e, e * s_lo
         self.pdf_scaled = e + self.pdf_low
         self.unscale = opaque(xp, 2.0 ** -SCALE_EXPONENT[double], p_hi)
@@ -276,34 +298,52 @@ class Normal:
 
     def times_tail(self, a: Array) -> Array:
         """a·Φ(-|v|), rounded into the subnormal range once (``a`` infinite only where it is 0).
-        In float64 as double-word products (:meth:`_times_mills_pdf`, :meth:`_times_erfc`),
-        which its value bound needs; in float32 (the fast tier, within its bound without them)
-        as plain ones (the two cost λ-GELU 5-25 % of its time under XLA:CPU, measured)."""
+        For a float64 result as double-word products (:meth:`_times_mills_pdf`,
+        :meth:`_times_erfc`), which its value bound needs; in float32 (the fast tier, within its
+        bound without them) and for a float64 result rounded to a narrower dtype as plain ones
+        (the two cost λ-GELU 5-25 % of its time under XLA:CPU, measured)."""
         xp = self.xp
         fa = xp.finite(a)
-        if not self.double:
+        if not self.double_word:
             return xp.where(self.asymptotic, ((fa * self.mills) * self.pdf_scaled) * self.unscale,
                             fa * (self.erfc_head - self.erfc_correction))
-        return xp.where(self.asymptotic, self._times_mills_pdf(fa), self._times_erfc(fa))
+        (far, far_lo), (near, near_lo) = self._times_mills_pdf(fa), self._times_erfc(fa)
+        return xp.where(self.asymptotic, (far + far_lo) * self.unscale, near + near_lo)
 
-    def _times_erfc(self, a: Array) -> Array:
-        """a·(erfc(t_hi)/2 - correction) rounded once: a·erfc/2 as an error-free product whose
-        low part takes a·correction (~2t·ε of it), so only erfc's own error and one rounding
-        remain (a times the rounded tail had two more)."""
+    def _times_erfc(self, a: Array) -> tuple[Array, Array]:
+        """a·(erfc(t_hi)/2 - correction) as head + low: a·erfc/2 as an error-free product whose
+        low part takes a·correction (~2t·ε of it), so only erfc's own error remains."""
         p, p_lo = product(self.xp, a, self.erfc_head)
-        return p + (p_lo - a * self.erfc_correction)
+        return p, p_lo - a * self.erfc_correction
 
-    def _times_mills_pdf(self, a: Array) -> Array:
-        """a·R/|v|·φ(v) (the far tail's a·Φ(-|v|)) to about one rounding besides exp's: a·R =
+    def _times_mills_pdf(self, a: Array) -> tuple[Array, Array]:
+        """a·R/|v|·φ(v) (the far tail's a·Φ(-|v|)) as 2^-k·(head + low): a·R =
         a - a·w·rest is carried as the head a and a low part ~w·a, divided by |v| as q + q_lo
-        (the remainder a - q·|v| from an error-free product), and multiplied by φ's scaled head
-        and low part, summed last. (As a·mills·φ_s it had five roundings: 3.45 ULP in float64.)"""
+        (the remainder a - q·|v| from an error-free product), and multiplied by φ's scaled
+        head and low part, an error-free product. (As a·mills·φ_s it had five roundings:
+        3.45 ULP in float64.)"""
         xp = self.xp
         m, w, rest = self._far
         q = a / m
         p, p_lo = product(xp, q, m)
         q_lo = (((a - p) - p_lo) - (a * w) * rest) / m
-        return (q * self.pdf_head + (q_lo * self.pdf_head + q * self.pdf_low)) * self.unscale
+        head, head_lo = product(xp, q, self.pdf_head)
+        return head, head_lo + (q_lo * self.pdf_head + q * self.pdf_low)
+
+    def times_cdf_split(self, a: Array, a_lo: Array) -> tuple[Array, Array]:
+        """(a + a_lo)·Φ(v) as head + low (float64, for a sum rounded once: :func:`sum_split`):
+        the tail's double-word products where v < 0, a - a·Φ(-v) as an error-free product and
+        sum otherwise; only Φ's own error remains. The far tail (~φ(v), scaled by 2^-k) is
+        rounded once, into the subnormal range where it goes there, as a head alone."""
+        xp = self.xp
+        fa = xp.finite(a)
+        (far, far_lo), (near, near_lo) = self._times_mills_pdf(fa), self._times_erfc(fa)
+        t, t_lo = product(xp, fa, self.tail)
+        h, h_lo = two_sum(a, -t)
+        far_tail = self.negative & self.asymptotic
+        head = xp.where(far_tail, (far + far_lo) * self.unscale, xp.where(self.negative, near, h))
+        low = xp.where(self.negative, near_lo, h_lo - t_lo) + a_lo * self.cdf
+        return head, xp.where(far_tail, runtime_zero(xp, low), low)
 
     def cdf_times(self, a: Array, b: Array, v: Array) -> Array:
         """a·Φ(v) + b·φ(v); in the far negative tail as φ(v)·(a·R + b), one product, so a Φ(v)
@@ -319,3 +359,14 @@ class Normal:
     def times_cdf_bar(self, a: Array) -> Array:
         """a·Φ(-v)."""
         return self.xp.where(self.negative, a * (1 - self.tail), self.times_tail(a))
+
+
+def sum_split(xp: Namespace, terms: list[tuple[Array, Array]]) -> Array:
+    """Σ (head_i + low_i) rounded once: the heads by error-free sums, their errors and the
+    lows added last. An infinite sum, and one whose low parts are all 0 (signed zeros), is
+    the heads' sum."""
+    total, low = terms[0]
+    for head, head_low in terms[1:]:
+        total, error = two_sum(total, head)
+        low = low + (error + head_low)
+    return xp.where((low == 0) | (xp.abs(total) == math.inf), total, total + low)

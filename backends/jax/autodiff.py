@@ -27,7 +27,7 @@ from jax.custom_derivatives import SymbolicZero
 from sgblend_spec import formulas, spec
 
 from .numerics import (
-    NAMESPACE,
+    namespace_for,
     blocked_broadcast_to,
     broadcast_shape,
     elementwise,
@@ -54,9 +54,9 @@ def differentiable(name: str, precision: str = "fast") -> Callable[..., jax.Arra
         xw = jnp.where(ok, widen(x, wd), jnp.asarray(jnp.nan, wd))
         return wd, xw, {n: widen(p, wd) for n, p in zip(names, params)}
 
-    def working_partials(xw, pw, shape, wanted):
+    def working_partials(xp, xw, pw, shape, wanted):
         """The per-element partials named in ``wanted``, in the working dtype."""
-        g = grad_formula(NAMESPACE, xw, **pw)
+        g = grad_formula(xp, xw, **pw)
         return tuple(jnp.broadcast_to(g[k], shape) for k in wanted)
 
     def evaluate(x, ok, params, with_value: bool, wanted: tuple[str, ...], with_dxx: bool = False):
@@ -65,13 +65,14 @@ def differentiable(name: str, precision: str = "fast") -> Callable[..., jax.Arra
 
         def fn(x, *params):  # on the whole array or on one chunk of it
             _, xw, pw = to_working(x, ok, params)
+            xp = namespace_for(x.dtype)
             here = broadcast_shape(xw, pw.values())
             out = []
             if with_value:
-                out.append(value_formula(NAMESPACE, xw, **pw))
-            out.extend(working_partials(xw, pw, here, wanted))
+                out.append(value_formula(xp, xw, **pw))
+            out.extend(working_partials(xp, xw, pw, here, wanted))
             if with_dxx:
-                out.append(dxx_formula(NAMESPACE, xw, **pw))
+                out.append(dxx_formula(xp, xw, **pw))
             return tuple(round_once(jnp.broadcast_to(o, here), x.dtype) for o in out)
 
         return elementwise(fn, shape, [x, *params])
@@ -127,13 +128,14 @@ def differentiable(name: str, precision: str = "fast") -> Callable[..., jax.Arra
             partial = dict(zip(needed, rest))
             shape = y.shape
             wd, xw, pw = to_working(x, ok, params)
+            xp = namespace_for(x.dtype)
             totals: dict[str, list[jax.Array]] = {k: [] for k in wanted}
             moving_params = [(n, t.astype(wd)) for n, t in zip(names, t_params) if not isinstance(t, SymbolicZero)]
             if moving_params and wanted:
                 moving_names = [n for n, _ in moving_params]
 
                 def in_params(*values):
-                    return working_partials(xw, {**pw, **dict(zip(moving_names, values))}, shape, wanted)
+                    return working_partials(xp, xw, {**pw, **dict(zip(moving_names, values))}, shape, wanted)
 
                 _, along = jax.jvp(in_params, tuple(pw[n] for n in moving_names), tuple(t for _, t in moving_params))
                 for k, v in zip(wanted, along):
@@ -143,7 +145,7 @@ def differentiable(name: str, precision: str = "fast") -> Callable[..., jax.Arra
                     totals["x"].append(rest[-1] * t_x.astype(x.dtype))
                 in_x = tuple(k for k in wanted if k != "x")
                 if in_x:
-                    _, along = jax.jvp(lambda xx: working_partials(xx, pw, shape, in_x), (xw,), (t_x.astype(wd),))
+                    _, along = jax.jvp(lambda xx: working_partials(xp, xx, pw, shape, in_x), (xw,), (t_x.astype(wd),))
                     for k, v in zip(in_x, along):
                         totals[k].append(v.astype(x.dtype))
             primal_out = (y, *(partial[k] for k in wanted))

@@ -340,6 +340,7 @@ class Normal:
         (far, far_lo), (near, near_lo) = self._times_mills_pdf(fa), self._times_erfc(fa)
         t, t_lo = product(xp, fa, self.tail)
         h, h_lo = two_sum(a, -t)
+        h = xp.where(a == 0, a, h)  # ±0·Φ(v) = ±0 (a sum would give +0)
         far_tail = self.negative & self.asymptotic
         head = xp.where(far_tail, (far + far_lo) * self.unscale, xp.where(self.negative, near, h))
         low = xp.where(self.negative, near_lo, h_lo - t_lo) + a_lo * self.cdf

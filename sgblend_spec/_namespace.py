@@ -12,6 +12,7 @@ NumPy one, so importing it never imports a framework.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, replace
 from typing import Any, Callable
 
@@ -56,7 +57,7 @@ class Namespace:
     #: differ overrides it
     is_double: Callable[[Array], bool] = is_double
     #: True where a float64 evaluation is rounded to a narrower dtype afterwards (the "exact"
-    #: tier's float16/bfloat16/float32, :func:`narrowed`): rounding to float32 forgives a few
+    #: tier's float16/bfloat16/float32, :meth:`for_input`): rounding to float32 forgives a few
     #: float64 ULPs, so the formulas skip the work only float64's own last bits need
     narrow_result: bool = False
 
@@ -67,9 +68,16 @@ class Namespace:
         SG-Blend ~2× its time)."""
         return self.is_double(a) and not self.narrow_result
 
+    def for_input(self, dtype) -> Namespace:
+        """The namespace an input of ``dtype`` is evaluated with: this one for float64, else
+        its copy with ``narrow_result`` (the input's result is rounded from the working dtype,
+        so float64's own last bits are not kept). The dtype is read by name, as in
+        :func:`is_double`."""
+        return self if "float64" in str(dtype) else _narrowed(self)
 
-def narrowed(namespace: Namespace) -> Namespace:
-    """``namespace`` for float64 evaluations rounded to a narrower dtype afterwards."""
+
+@functools.cache
+def _narrowed(namespace: Namespace) -> Namespace:
     return replace(namespace, name=namespace.name + "-narrow", narrow_result=True)
 
 

@@ -22,11 +22,9 @@ from __future__ import annotations
 import numpy as np
 
 from sgblend_spec import checks, formulas, spec
-from sgblend_spec._namespace import narrowed, numpy_namespace
+from sgblend_spec._namespace import numpy_namespace
 
 _XP = numpy_namespace()
-#: float16/bfloat16/float32 evaluated in float64 and rounded once: float64's last bits not kept
-_NARROW_XP = narrowed(_XP)
 _WORKING = np.float64
 
 
@@ -86,7 +84,7 @@ def _evaluate(name: str, formula, x: object, params: dict[str, object], precisio
     # where() evaluates both branches, and rounding may overflow to ±inf (the correctly
     # rounded result), so floating-point warnings carry no information here.
     with np.errstate(all="ignore"):
-        out = formula(_XP if arr.dtype == np.float64 else _NARROW_XP, arr.astype(working), **args)
+        out = formula(_XP.for_input(arr.dtype), arr.astype(working), **args)
         if isinstance(out, dict):
             return {k: _round(np.asarray(v, dtype=working), arr.dtype) for k, v in out.items()}
         return _round(np.asarray(out, dtype=working), arr.dtype)

@@ -27,7 +27,7 @@ from jax.custom_derivatives import SymbolicZero
 from sgblend_spec import formulas, spec
 
 from .numerics import (
-    namespace_for,
+    NAMESPACE,
     blocked_broadcast_to,
     broadcast_shape,
     elementwise,
@@ -65,7 +65,7 @@ def differentiable(name: str, precision: str = "fast") -> Callable[..., jax.Arra
 
         def fn(x, *params):  # on the whole array or on one chunk of it
             _, xw, pw = to_working(x, ok, params)
-            xp = namespace_for(x.dtype)
+            xp = NAMESPACE.for_input(x.dtype)
             here = broadcast_shape(xw, pw.values())
             out = []
             if with_value:
@@ -128,7 +128,7 @@ def differentiable(name: str, precision: str = "fast") -> Callable[..., jax.Arra
             partial = dict(zip(needed, rest))
             shape = y.shape
             wd, xw, pw = to_working(x, ok, params)
-            xp = namespace_for(x.dtype)
+            xp = NAMESPACE.for_input(x.dtype)
             totals: dict[str, list[jax.Array]] = {k: [] for k in wanted}
             moving_params = [(n, t.astype(wd)) for n, t in zip(names, t_params) if not isinstance(t, SymbolicZero)]
             if moving_params and wanted:

@@ -36,7 +36,7 @@ import numpy as np
 from jax import lax
 
 from sgblend_spec import erfc_taylor_table
-from sgblend_spec._namespace import Namespace, narrowed
+from sgblend_spec._namespace import Namespace
 
 
 def table_rows(table: erfc_taylor_table.Table, t: jax.Array) -> jax.Array:
@@ -73,16 +73,6 @@ NAMESPACE = Namespace(
     finite=lambda a: jnp.clip(a, -jnp.finfo(a.dtype).max, jnp.finfo(a.dtype).max),
     rint=jnp.rint,
 )
-
-
-#: :data:`NAMESPACE` for float64 evaluations rounded to a narrower dtype (the "exact" tier)
-NARROW_NAMESPACE = narrowed(NAMESPACE)
-
-
-def namespace_for(dtype) -> Namespace:
-    """The namespace an input of ``dtype`` is evaluated with: :data:`NAMESPACE` for float64,
-    :data:`NARROW_NAMESPACE` otherwise (float64's own last bits are not kept)."""
-    return NAMESPACE if jnp.dtype(dtype) == jnp.float64 else NARROW_NAMESPACE
 
 
 def x64_enabled() -> bool:

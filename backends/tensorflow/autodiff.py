@@ -19,7 +19,7 @@ import tensorflow as tf
 
 from sgblend_spec import formulas, spec
 
-from .numerics import DIFFERENTIABLE, full, namespace_for, round_once, sum_to_shape, to_working, working as working_dtype
+from .numerics import DIFFERENTIABLE, NAMESPACE, full, round_once, sum_to_shape, to_working, working as working_dtype
 
 
 def make_op(name: str, needs: tuple[bool, ...], precision: str = "fast"):
@@ -39,7 +39,7 @@ def make_op(name: str, needs: tuple[bool, ...], precision: str = "fast"):
         """(dy·∂f/∂x, dy·∂f/∂p for each wanted p), reduced to each input's shape and dtype."""
         x64, p64 = working(x, params)
         g = to_working(dy, x64.dtype)
-        partials = formula.grad(namespace_for(x.dtype), x64, **p64)
+        partials = formula.grad(NAMESPACE.for_input(x.dtype), x64, **p64)
         targets = dict(zip(param_names, params))
         outputs = [round_once(sum_to_shape(g * partials["x"], x), x.dtype)]
         outputs += [round_once(sum_to_shape(g * partials[n], targets[n]), targets[n].dtype) for n in wanted]
@@ -52,7 +52,7 @@ def make_op(name: str, needs: tuple[bool, ...], precision: str = "fast"):
     @tf.custom_gradient
     def op(x, *params):
         x64, p64 = working(x, params)
-        y = round_once(formula.value(namespace_for(x.dtype), x64, **p64), x.dtype)
+        y = round_once(formula.value(NAMESPACE.for_input(x.dtype), x64, **p64), x.dtype)
 
         def first(dy):
             grads = backward(dy, x, *params)
@@ -114,7 +114,7 @@ def second_derivatives(formula, param_names, wanted, dy, x, targets, g, x64, p64
         if wanted:
             for i, d in enumerate(tape.gradient(along, sources[1:]), start=1):
                 add(i, d)
-        add(0, sum_to_shape(full(g * formula.dxx(namespace_for(x.dtype), x64, **p64) * v["x"], g), x64))
+        add(0, sum_to_shape(full(g * formula.dxx(NAMESPACE.for_input(x.dtype), x64, **p64) * v["x"], g), x64))
     del tape
 
     # The tape's gradients already have their source's shape.

@@ -24,7 +24,7 @@ from dataclasses import replace
 import tensorflow as tf
 
 from sgblend_spec import erfc_taylor_table
-from sgblend_spec._namespace import Namespace, narrowed
+from sgblend_spec._namespace import Namespace
 
 #: The dtype the "exact" tier evaluates every quantity in.
 WORKING = tf.float64
@@ -134,14 +134,6 @@ def abs_with_right_derivative(u):
 
 #: The namespace used when autodiff differentiates the formulas (mixed second derivatives).
 DIFFERENTIABLE = replace(NAMESPACE, name="tensorflow-differentiable", abs=abs_with_right_derivative)
-#: :data:`NAMESPACE` for float64 evaluations rounded to a narrower dtype (the "exact" tier)
-NARROW_NAMESPACE = narrowed(NAMESPACE)
-
-
-def namespace_for(dtype: tf.DType) -> Namespace:
-    """The namespace an input of ``dtype`` is evaluated with: :data:`NAMESPACE` for float64,
-    :data:`NARROW_NAMESPACE` otherwise (float64's own last bits are not kept)."""
-    return NAMESPACE if dtype == tf.float64 else NARROW_NAMESPACE
 
 
 # ----------------------------------------------------------------------------- exact widening / single rounding

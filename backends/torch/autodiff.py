@@ -25,7 +25,7 @@ import torch
 
 from .kernels import FORMULAS, PARAM_NAMES, grad_kernel, value, value_kernel
 from .kernels import grads as grads_of
-from .numerics import DIFFERENTIABLE, namespace_for, round_once, sum_to_shape, working
+from .numerics import DIFFERENTIABLE, NAMESPACE, round_once, sum_to_shape, working
 
 
 def as_tensors(params: Sequence[object], x: torch.Tensor, wd: torch.dtype) -> tuple[torch.Tensor, ...]:
@@ -108,7 +108,7 @@ class TransformableSpecFunction(SpecFunction):
         names = PARAM_NAMES[ctx.name]
         wd = working(x.dtype, ctx.precision)
         pw = {n: p.to(wd) for n, p in zip(names, as_tensors(params, x, wd))}
-        partials = FORMULAS[ctx.name].grad(namespace_for(x.dtype), x.to(wd), **pw)
+        partials = FORMULAS[ctx.name].grad(NAMESPACE.for_input(x.dtype), x.to(wd), **pw)
         terms = [partials[key] * dot.to(wd) for key, dot in zip(("x", *names), (x_dot, *param_dots))
                  if dot is not None]
         return round_once(torch.broadcast_to(sum(terms[1:], terms[0]), x.shape), x.dtype)
@@ -171,7 +171,7 @@ class SpecBackward(torch.autograd.Function):
         targets = dict(zip(("x", *names), (x, *params)))
         if g_dot is not None:
             pw = {n: p.detach().to(wd) for n, p in zip(names, as_tensors(params, x, wd))}
-            partials = FORMULAS[ctx.name].grad(namespace_for(x.dtype), x.detach().to(wd), **pw)
+            partials = FORMULAS[ctx.name].grad(NAMESPACE.for_input(x.dtype), x.detach().to(wd), **pw)
             for key in outputs:
                 term = sum_to_shape(torch.broadcast_to(g_dot.to(wd) * partials[key], x.shape), targets[key].shape)
                 products[key] = term if products[key] is None else products[key] + term
@@ -205,7 +205,7 @@ def second_derivatives(name, precision, needs, upstream, grad_out, x, params, wa
     if wants[0]:
         g = grad_out.detach().to(wd)
         pw = {n: p.detach().to(wd) for n, p in zip(names, as_tensors(params, x, wd))}
-        partials = FORMULAS[name].grad(namespace_for(x.dtype), x.detach().to(wd), **pw)
+        partials = FORMULAS[name].grad(NAMESPACE.for_input(x.dtype), x.detach().to(wd), **pw)
         terms = ([partials["x"] * v_x] if v_x is not None else []) + [partials[n] * v for n, v in v_p.items()]
         total = sum(terms[1:], terms[0])
         result[0] = round_once(sum_to_shape(total.expand(torch.broadcast_shapes(total.shape, g.shape)), grad_out.shape),
@@ -241,7 +241,7 @@ def hessian_products(name, precision, grad_out, x, params, v_x, v_p, want_x, wan
 
     acc = {"x": None, **{n: None for n in want_p}}
     if want_x and v_x is not None:
-        acc["x"] = g * dxx_formula(namespace_for(x.dtype), xw, **pw) * v_x
+        acc["x"] = g * dxx_formula(NAMESPACE.for_input(x.dtype), xw, **pw) * v_x
 
     def add(key, value):
         if value is not None:

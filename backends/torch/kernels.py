@@ -26,7 +26,7 @@ import torch
 import sgblend_spec.backends.torch as package
 from sgblend_spec import formulas, spec
 
-from .numerics import SUM_BLOCK, namespace_for, round_once, sum_to_shape, working
+from .numerics import NAMESPACE, SUM_BLOCK, round_once, sum_to_shape, working
 
 PARAM_NAMES = {name: record.param_names for name, record in spec.FUNCTIONS.items()}
 #: (value, grad, dxx) per spec function, looked up once (dynamo cannot trace globals()).
@@ -38,7 +38,7 @@ def value_kernel(name: str, precision: str, x: torch.Tensor, params: tuple[torch
     value = FORMULAS[name].value
     wd = working(x.dtype, precision)
     kwargs = {n: p.to(wd) for n, p in zip(PARAM_NAMES[name], params)}
-    return round_once(value(namespace_for(x.dtype), x.to(wd), **kwargs), x.dtype)
+    return round_once(value(NAMESPACE.for_input(x.dtype), x.to(wd), **kwargs), x.dtype)
 
 
 def grad_kernel(
@@ -53,7 +53,7 @@ def grad_kernel(
     grad = FORMULAS[name].grad
     wd = working(x.dtype, precision)
     kwargs = {n: p.to(wd) for n, p in zip(PARAM_NAMES[name], params)}
-    partials = grad(namespace_for(x.dtype), x.to(wd), **kwargs)
+    partials = grad(NAMESPACE.for_input(x.dtype), x.to(wd), **kwargs)
     g = grad_out.to(wd)
     out = []
     for key, target, need in zip(("x", *PARAM_NAMES[name]), (x, *params), needs):
@@ -91,7 +91,7 @@ def grad_rows_kernel(
     xw, g = x.to(wd), grad_out.to(wd)
     if row_ones is not None:
         xw, g = xw * row_ones[:, None], g * row_ones[:, None]
-    partials = grad(namespace_for(x.dtype), xw, **kwargs)
+    partials = grad(NAMESPACE.for_input(x.dtype), xw, **kwargs)
     sums = []
     if needs[0]:
         dx = round_once(g * partials["x"], x.dtype)

@@ -15,7 +15,7 @@ from dataclasses import replace
 
 import torch
 
-from sgblend_spec._namespace import Namespace, narrowed
+from sgblend_spec._namespace import Namespace
 
 #: The torch array namespace the formulas are evaluated with.
 NAMESPACE = Namespace(
@@ -27,16 +27,6 @@ NAMESPACE = Namespace(
     finite=lambda a: torch.clamp(a, -torch.finfo(a.dtype).max, torch.finfo(a.dtype).max),
     rint=torch.round,
 )
-
-#: :data:`NAMESPACE` for float64 evaluations rounded to a narrower dtype (the "exact" tier)
-NARROW_NAMESPACE = narrowed(NAMESPACE)
-
-
-def namespace_for(dtype: torch.dtype) -> Namespace:
-    """The namespace an input of ``dtype`` is evaluated with: :data:`NAMESPACE` for float64,
-    :data:`NARROW_NAMESPACE` otherwise (float64's own last bits are not kept)."""
-    return NAMESPACE if dtype == torch.float64 else NARROW_NAMESPACE
-
 
 #: The dtype the "exact" tier evaluates every quantity in.
 WORKING = torch.float64

@@ -12,7 +12,6 @@ NumPy one, so importing it never imports a framework.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, replace
 from typing import Any, Callable
 
@@ -68,17 +67,18 @@ class Namespace:
         SG-Blend ~2× its time)."""
         return self.is_double(a) and not self.narrow_result
 
+    def __post_init__(self):
+        # the narrow_result copy for_input returns, made here: under torch.compile a copy made
+        # (and cached) while tracing would become a guard that fails on the next call
+        narrowed = self if self.narrow_result else replace(self, name=self.name + "-narrow", narrow_result=True)
+        object.__setattr__(self, "_narrowed", narrowed)
+
     def for_input(self, dtype) -> Namespace:
         """The namespace an input of ``dtype`` is evaluated with: this one for float64, else
         its copy with ``narrow_result`` (the input's result is rounded from the working dtype,
         so float64's own last bits are not kept). The dtype is read by name, as in
         :func:`is_double`."""
-        return self if "float64" in str(dtype) else _narrowed(self)
-
-
-@functools.cache
-def _narrowed(namespace: Namespace) -> Namespace:
-    return replace(namespace, name=namespace.name + "-narrow", narrow_result=True)
+        return self if "float64" in str(dtype) else self._narrowed
 
 
 def numpy_namespace() -> Namespace:

@@ -5,6 +5,7 @@ eager kernel's numbers, and that a module's eager call reads no parameter back t
 from __future__ import annotations
 
 import inspect
+import warnings
 
 import numpy as np
 import pytest
@@ -81,6 +82,19 @@ def test_one_compiled_graph_serves_every_shape_and_rank(name, counted_compiles):
     for shape in [(7, 3 * SUM_BLOCK + 11), (2, 3, 5, 700), (9 * SUM_BLOCK,), (3, 1, 6 * SUM_BLOCK - 1)]:
         _fwd_bwd(module, torch.randn(shape))
     assert len(counted_compiles) == first
+
+
+@pytest.mark.parametrize("precision", ["fast", "exact"])
+def test_kernels_compile_without_warnings_or_recompiles(precision, counted_compiles):
+    """Dynamo traces the formulas without a warning (a functools cache on the way once gave one
+    on every first compile) and a second call reuses the graphs."""
+    module = B.SGBlend(precision=precision)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _fwd_bwd(module, torch.randn(3, SUM_BLOCK + 7))
+        first = len(counted_compiles)
+        _fwd_bwd(module, torch.randn(3, SUM_BLOCK + 7))
+    assert first == 2 and len(counted_compiles) == first
 
 
 def test_the_gradient_kernel_is_one_pass_over_rows(counted_compiles):

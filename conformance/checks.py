@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import math
 from dataclasses import asdict, dataclass, field
 from typing import Callable
@@ -200,7 +202,7 @@ def repro(impl, function: str, dtype: str, x: float, params: dict[str, float], q
     return (
         f"x={x!r} {params} {quantity}: got {got!r}, oracle {mpmath_str(exact)} -> {rounded!r}\n"
         f"    repro: impl.{call}({function!r}, np.array([{x!r}], dtype={dtype!r}), {params}){suffix}"
-        f"  # impl = conformance.adapters.load({_impl_spec(impl)})\n"
+        f"  # impl = {package_name()}.adapters.load({_impl_spec(impl)})\n"
         f"    oracle: sgblend_spec.mp.evaluate({function!r}, {x!r}, {params})[{quantity!r}]"
     )
 
@@ -211,7 +213,18 @@ def one_line(impl, function: str, dtype: str, x: float, params: dict[str, float]
     extra = f", impl_function={impl_function!r}" if impl_function else ""
     extra += f", framework={framework!r}" if framework != "numpy" else ""
     call = f"point({spec_string!r}, {function!r}, {dtype!r}, {x!r}, {params!r}{extra})"
-    return f'python -c "from {__package__}.repro import point; {call}"'
+    return f'python -c "from {package_name()}.repro import point; {call}"'
+
+
+@functools.cache
+def package_name() -> str:
+    """The suite's package as a repro line imports it from any directory:
+    ``sgblend_spec.conformance`` wherever sgblend-spec is installed (editable too), the name
+    it was imported under otherwise (``conformance`` in a checkout on sys.path)."""
+    try:
+        return "sgblend_spec.conformance" if importlib.util.find_spec("sgblend_spec.conformance") else __package__
+    except ImportError:
+        return __package__
 
 
 def mpmath_str(v) -> str:

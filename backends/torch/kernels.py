@@ -181,9 +181,13 @@ def compiled(kind: str, name: str, precision: str, numel: int, args) -> object |
         return None
     kernel = COMPILED.get(key)
     if kernel is None:
-        # "grad" takes rows of a static SUM_BLOCK, their count marked dynamic (see grads()).
+        # "value" takes x flat, its length marked dynamic (see value()), "grad" rows of a static
+        # SUM_BLOCK, their count marked dynamic (see grads()); the "_shaped" ones become
+        # dynamic in the sizes that change (dynamo's automatic dynamic shapes). Not
+        # dynamic=True: it makes the formulas' float constants symbolic too, and dynamo then
+        # restarts the first trace to specialise them again (~2 s of every first call).
         kernel = COMPILED[key] = torch.compile(specialised(kind, name, precision), fullgraph=True,
-                                               dynamic=None if kind == "grad" else True, options=ieee_options())
+                                               options=ieee_options())
     return kernel
 
 
@@ -229,7 +233,7 @@ def value(name: str, precision: str, x: torch.Tensor, params: tuple[torch.Tensor
     parameters a contiguous x is passed flat: one compiled kernel for every shape and rank."""
     kind = "value" if flat(x, params) else "value_shaped"
     if compiled(kind, name, precision, x.numel(), (x, params)) is not None:
-        args = (alias(x, (x.numel(),)), detached(params)) if kind == "value" else (x, params)
+        args = (flat_alias(x), detached(params)) if kind == "value" else (x, params)
         y = call(kind, name, precision, x.numel(), *args)
         if y is not None:
             return y.view(x.shape)
@@ -245,6 +249,14 @@ def alias(t: torch.Tensor, shape: tuple[int, ...], offset: int = 0) -> torch.Ten
     for i in range(len(shape) - 2, -1, -1):
         strides[i] = strides[i + 1] * shape[i + 1]
     return t.new_empty(0).set_(t.untyped_storage(), t.storage_offset() + offset, shape, strides)
+
+
+def flat_alias(t: torch.Tensor) -> torch.Tensor:
+    """A contiguous ``t`` as a flat :func:`alias`, its length a dynamic dimension of the compiled
+    kernel (one graph for every length)."""
+    view = alias(t, (t.numel(),))
+    torch._dynamo.maybe_mark_dynamic(view, 0)
+    return view
 
 
 def rows(t: torch.Tensor, count: int) -> torch.Tensor:

@@ -27,6 +27,10 @@ def test_a_textbook_erf_gelu_is_rejected_with_a_repro(tmp_path):
                  "--dtypes", "float32", "-k", "test_grid", f"--report-json={tmp_path / 'r.json'}")
     assert run.returncode == 1, run.stdout[-2000:]
     assert "repro: impl.value('gelu', np.array([" in run.stdout
+    # repro lines name the installed package, importable from any directory (not the checkout's
+    # top-level ``conformance``)
+    assert "# impl = sgblend_spec.conformance.adapters.load(" in run.stdout
+    assert 'python -c "from sgblend_spec.conformance.repro import point' in run.stdout
     table = run.stdout.split("sgblend-spec accuracy table")[-1]
     assert "over the bound" in run.stdout and "[1]!" in table
 

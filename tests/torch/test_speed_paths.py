@@ -5,6 +5,7 @@ eager kernel's numbers, and that a module's eager call reads no parameter back t
 from __future__ import annotations
 
 import inspect
+import logging
 import warnings
 
 import numpy as np
@@ -95,6 +96,36 @@ def test_kernels_compile_without_warnings_or_recompiles(precision, counted_compi
         first = len(counted_compiles)
         _fwd_bwd(module, torch.randn(3, SUM_BLOCK + 7))
     assert first == 2 and len(counted_compiles) == first
+
+
+def test_each_kernel_is_traced_once(monkeypatch):
+    """Under AOT autograd, as Inductor compiles, dynamo traces each kernel once: with every size
+    dynamic, the value kernel's first trace held a symbolic float and was restarted (about 2 s of
+    every first call, with warm caches too)."""
+    restarts = []
+
+    class Restarts(logging.Handler):
+        def emit(self, record):
+            if "Restarting analysis" in record.getMessage():
+                restarts.append(record.getMessage())
+
+    real_compile = torch.compile
+    logger = logging.getLogger("torch._dynamo.convert_frame")
+    handler, level = Restarts(), logger.level
+    torch._dynamo.reset()
+    monkeypatch.setattr(B, "COMPILE", True)
+    monkeypatch.setattr(B, "COMPILE_MIN_NUMEL", 0)
+    monkeypatch.setattr(kernels, "COMPILED", {})
+    monkeypatch.setattr(kernels.torch, "compile", lambda fn, options=None, **kw: real_compile(fn, backend="aot_eager", **kw))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        _fwd_bwd(MODULES["sgblend"](), torch.randn(3, SUM_BLOCK + 7))
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        torch._dynamo.reset()
+    assert not restarts
 
 
 def test_the_gradient_kernel_is_one_pass_over_rows(counted_compiles):

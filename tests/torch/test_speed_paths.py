@@ -42,14 +42,20 @@ def counted_compiles(monkeypatch):
 
         return real_compile(fn, backend=backend, **kwargs)  # the "eager" backend takes no Inductor options
 
+    _compile_every_size(monkeypatch, compile_counting)
+    yield graphs
+    torch._dynamo.reset()
+
+
+def _compile_every_size(monkeypatch, compile_fn) -> None:
+    """Compiling on for every size, with no kernel compiled yet, through ``compile_fn`` in
+    place of torch.compile."""
     torch._dynamo.reset()
     monkeypatch.setattr(B, "COMPILE", True)
     monkeypatch.setattr(B, "COMPILE_MIN_NUMEL", 0)
     monkeypatch.setattr(kernels, "COMPILED", {})
     monkeypatch.setattr(kernels, "COMPILE_FAILED", set())
-    monkeypatch.setattr(kernels.torch, "compile", compile_counting)
-    yield graphs
-    torch._dynamo.reset()
+    monkeypatch.setattr(kernels.torch, "compile", compile_fn)
 
 
 def _fwd_bwd(module, x):
@@ -112,11 +118,7 @@ def test_each_kernel_is_traced_once(monkeypatch):
     real_compile = torch.compile
     logger = logging.getLogger("torch._dynamo.convert_frame")
     handler, level = Restarts(), logger.level
-    torch._dynamo.reset()
-    monkeypatch.setattr(B, "COMPILE", True)
-    monkeypatch.setattr(B, "COMPILE_MIN_NUMEL", 0)
-    monkeypatch.setattr(kernels, "COMPILED", {})
-    monkeypatch.setattr(kernels.torch, "compile", lambda fn, options=None, **kw: real_compile(fn, backend="aot_eager", **kw))
+    _compile_every_size(monkeypatch, lambda fn, options=None, **kw: real_compile(fn, backend="aot_eager", **kw))
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     try:

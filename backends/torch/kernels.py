@@ -147,9 +147,7 @@ def row_ones(rows: int, dtype: torch.dtype, device: torch.device) -> torch.Tenso
     ones = ROW_ONES.get((dtype, device))
     if ones is None or ones.shape[0] < rows:
         ones = ROW_ONES[(dtype, device)] = torch.ones(max(rows, 1 << 12), dtype=dtype, device=device)
-    view = alias(ones, (rows,))
-    torch._dynamo.maybe_mark_dynamic(view, 0)
-    return view
+    return dynamic_alias(ones, (rows,))
 
 
 def detached(params: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
@@ -233,7 +231,7 @@ def value(name: str, precision: str, x: torch.Tensor, params: tuple[torch.Tensor
     parameters a contiguous x is passed flat: one compiled kernel for every shape and rank."""
     kind = "value" if flat(x, params) else "value_shaped"
     if compiled(kind, name, precision, x.numel(), (x, params)) is not None:
-        args = (flat_alias(x), detached(params)) if kind == "value" else (x, params)
+        args = (dynamic_alias(x, (x.numel(),)), detached(params)) if kind == "value" else (x, params)
         y = call(kind, name, precision, x.numel(), *args)
         if y is not None:
             return y.view(x.shape)
@@ -251,10 +249,10 @@ def alias(t: torch.Tensor, shape: tuple[int, ...], offset: int = 0) -> torch.Ten
     return t.new_empty(0).set_(t.untyped_storage(), t.storage_offset() + offset, shape, strides)
 
 
-def flat_alias(t: torch.Tensor) -> torch.Tensor:
-    """A contiguous ``t`` as a flat :func:`alias`, its length a dynamic dimension of the compiled
-    kernel (one graph for every length)."""
-    view = alias(t, (t.numel(),))
+def dynamic_alias(t: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+    """:func:`alias` of a contiguous ``t`` as a kernel input whose first dimension is dynamic in
+    the compiled kernel (one graph for every length)."""
+    view = alias(t, shape)
     torch._dynamo.maybe_mark_dynamic(view, 0)
     return view
 
@@ -262,9 +260,7 @@ def flat_alias(t: torch.Tensor) -> torch.Tensor:
 def rows(t: torch.Tensor, count: int) -> torch.Tensor:
     """The first ``count`` rows of SUM_BLOCK of a contiguous ``t`` (an :func:`alias`), their
     count a dynamic dimension of the compiled kernel (one graph for every count >= 2)."""
-    view = alias(t, (count, SUM_BLOCK))
-    torch._dynamo.maybe_mark_dynamic(view, 0)
-    return view
+    return dynamic_alias(t, (count, SUM_BLOCK))
 
 
 def grads(

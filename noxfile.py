@@ -37,12 +37,18 @@ BACKENDS = {
 #: pytest-xdist workers for the test and conformance runs: one per CPU, at most four (each
 #: holds a framework in memory). Much of the time goes to single-threaded XLA compiles and to
 #: the oracle; on two CPUs the JAX unit tests take 375 s instead of 533, TensorFlow's 112
-#: instead of 192, its eager conformance run 292 instead of 367 (measured). Not torch's unit
-#: and Keras tests: their Inductor compiles (a pool of compile workers each) and OpenMP
-#: threads oversubscribe the CPUs (229 s serial, 501 s with two workers).
+#: instead of 192, its eager conformance run 292 instead of 367 (measured). Work stealing: the
+#: last tests collected are the longest (torch's float64 compensation kernels compile for
+#: minutes with an empty cache), and xdist's default scheduling queued them on one worker
+#: while the other sat idle.
 WORKERS = min(4, len(os.sched_getaffinity(0)))
-PARALLEL = ("-n", str(WORKERS)) if WORKERS > 1 else ()
-SERIAL_UNIT_TESTS = {"torch"}
+PARALLEL = ("-n", str(WORKERS), "--dist", "worksteal") if WORKERS > 1 else ()
+#: Environment of a backend's unit tests under those workers. torch's: one OpenMP thread per
+#: worker. Its tests are Inductor compiles (single-threaded Python codegen: 26.5 min serial
+#: with an empty Inductor cache, as on a fresh CI machine) and kernels on OpenMP threads,
+#: which oversubscribed the CPUs when every worker started one per CPU (229 s serial, 501 s
+#: with two workers, warm cache).
+UNIT_TEST_ENV = {"torch": {"OMP_NUM_THREADS": "1"}}
 
 
 def _install(session, backend, extra=""):
@@ -133,12 +139,12 @@ def tests(session, backend):
     if backend == "numpy":
         session.run("pytest", "tests/core", "-q", *PARALLEL, *session.posargs)
     else:
-        parallel = () if backend in SERIAL_UNIT_TESTS else PARALLEL
+        env = UNIT_TEST_ENV.get(backend, {})
         # tests/contract: the contract tests shared by every backend, run against this one.
-        session.run("pytest", f"tests/{backend}", "tests/contract", "tests/docs/test_examples.py", "-q", *parallel,
-                    *session.posargs, env={"SGBLEND_TEST_BACKEND": backend})
+        session.run("pytest", f"tests/{backend}", "tests/contract", "tests/docs/test_examples.py", "-q", *PARALLEL,
+                    *session.posargs, env={**env, "SGBLEND_TEST_BACKEND": backend})
         # The Keras 3 layers on this framework as Keras backend (KERAS_BACKEND is fixed at import).
-        session.run("pytest", "tests/keras", "-q", *parallel, *session.posargs, env={"KERAS_BACKEND": backend})
+        session.run("pytest", "tests/keras", "-q", *PARALLEL, *session.posargs, env={**env, "KERAS_BACKEND": backend})
     _both_tiers(session, backend, thin=True)
 
 

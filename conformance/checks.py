@@ -234,9 +234,16 @@ def mpmath_str(v) -> str:
 
 
 def _loaded(impl) -> tuple[str, str | None, str]:
+    """The arguments of ``adapters.load`` that give ``impl`` again, from any directory: a
+    module of this suite named under :func:`package_name` (``conformance.adapters.…`` in a
+    checkout is ``sgblend_spec.conformance.adapters.…`` once installed)."""
     from .adapters import LOADED
 
-    return LOADED.get(id(impl), (f"{type(impl).__module__}:{type(impl).__name__}", None, "numpy"))
+    spec_string, function, framework = LOADED.get(
+        id(impl), (f"{type(impl).__module__}:{type(impl).__name__}", None, "numpy"))
+    if spec_string.startswith(f"{__package__}."):
+        spec_string = package_name() + spec_string[len(__package__):]
+    return spec_string, function, framework
 
 
 def _impl_spec(impl) -> str:

@@ -33,6 +33,12 @@ def test_a_textbook_erf_gelu_is_rejected_with_a_repro(tmp_path):
     assert 'python -c "from sgblend_spec.conformance.repro import point' in run.stdout
     table = run.stdout.split("sgblend-spec accuracy table")[-1]
     assert "over the bound" in run.stdout and "[1]!" in table
+    # the report's one-line repro runs as printed, from a directory outside the checkout
+    worst = next(e for e in json.loads((tmp_path / "r.json").read_text())["entries"] if not e["passed"])["worst"]
+    code = re.fullmatch(r'python -c "(.*)"', worst).group(1)
+    assert "'sgblend_spec.conformance.examples.plain_functions:gelu_via_erf'" in code, code
+    repro = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True)
+    assert repro.returncode == 0 and "ULP [bound 1]" in repro.stdout, repro.stdout + repro.stderr
 
 
 def test_a_plain_function_passes_and_writes_the_table(tmp_path):

@@ -59,6 +59,11 @@ class Namespace:
     #: tier's float16/bfloat16/float32, :meth:`for_input`): rounding to float32 forgives a few
     #: float64 ULPs, so the formulas skip the work only float64's own last bits need
     narrow_result: bool = False
+    #: whether a code generator may contract a·b + c into one FMA (XLA, Triton, a user's
+    #: torch.compile): then :func:`compensated.rounded` guards every error-free product against
+    #: it. False where the arithmetic runs as written (NumPy, torch's own CPU kernels, compiled
+    #: with contraction pinned off): the same numbers, three operations fewer per product
+    may_contract: bool = True
 
     def double_word(self, a: Array) -> bool:
         """Whether ``a``'s result keeps float64's last bits (float64, not rounded to a narrower
@@ -133,5 +138,6 @@ def numpy_namespace() -> Namespace:
         where=np.where,
         finite=finite,
         rint=np.rint,
+        may_contract=False,
     )
     return namespace

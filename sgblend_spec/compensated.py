@@ -92,8 +92,9 @@ def rounded(xp: Namespace, p: Array) -> Array:
     sum: XLA:CPU and GPU code generators fuse a·b + c into one FMA (rounded once), so an
     error-free transformation that reuses the rounded a·b elsewhere sees two different
     products. p + (a runtime zero) is at most an FMA with c = 0, i.e. fl(a·b) itself, and is
-    no longer a product (the zero has p's sign, so -0 stays -0)."""
-    return p + runtime_zero(xp, p)
+    no longer a product (the zero has p's sign, so -0 stays -0, and it is p exactly: a
+    namespace whose arithmetic no compiler contracts, ``xp.may_contract`` False, skips it)."""
+    return p + runtime_zero(xp, p) if xp.may_contract else p
 
 
 def _split(xp: Namespace, a: Array, splitter: float) -> tuple[Array, Array]:

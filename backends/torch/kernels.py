@@ -26,19 +26,22 @@ import torch
 import sgblend_spec.backends.torch as package
 from sgblend_spec import formulas, spec
 
-from .numerics import NAMESPACE, SUM_BLOCK, round_once, sum_to_shape, working
+from .numerics import SUM_BLOCK, namespace_for, round_once, sum_to_shape, working
 
 PARAM_NAMES = {name: record.param_names for name, record in spec.FUNCTIONS.items()}
 #: (value, grad, dxx) per spec function, looked up once (dynamo cannot trace globals()).
 FORMULAS = {name: formulas.FORMULAS[name] for name in spec.FUNCTIONS}
 
 
-def value_kernel(name: str, precision: str, x: torch.Tensor, params: tuple[torch.Tensor, ...]) -> torch.Tensor:
-    """f(x; params), evaluated in the tier's working dtype and rounded once to x's dtype."""
+def value_kernel(name: str, precision: str, x: torch.Tensor, params: tuple[torch.Tensor, ...], *,
+                 own_compile: bool = False) -> torch.Tensor:
+    """f(x; params), evaluated in the tier's working dtype and rounded once to x's dtype.
+    ``own_compile`` (every kernel has it) is True in the kernels :func:`specialised` compiles:
+    it picks the namespace (:func:`numerics.namespace_for`)."""
     value = FORMULAS[name].value
     wd = working(x.dtype, precision)
     kwargs = {n: p.to(wd) for n, p in zip(PARAM_NAMES[name], params)}
-    return round_once(value(NAMESPACE.for_input(x.dtype), x.to(wd), **kwargs), x.dtype)
+    return round_once(value(namespace_for(x, own_compile), x.to(wd), **kwargs), x.dtype)
 
 
 def grad_kernel(
@@ -48,12 +51,14 @@ def grad_kernel(
     grad_out: torch.Tensor,
     x: torch.Tensor,
     params: tuple[torch.Tensor, ...],
+    *,
+    own_compile: bool = False,
 ) -> tuple[torch.Tensor, ...]:
     """grad_out·∂f/∂q for each needed q in (x, *params), reduced to q's shape and dtype."""
     grad = FORMULAS[name].grad
     wd = working(x.dtype, precision)
     kwargs = {n: p.to(wd) for n, p in zip(PARAM_NAMES[name], params)}
-    partials = grad(NAMESPACE.for_input(x.dtype), x.to(wd), **kwargs)
+    partials = grad(namespace_for(x, own_compile), x.to(wd), **kwargs)
     g = grad_out.to(wd)
     out = []
     for key, target, need in zip(("x", *PARAM_NAMES[name]), (x, *params), needs):
@@ -72,6 +77,8 @@ def grad_rows_kernel(
     params: tuple[torch.Tensor, ...],
     row_ones: torch.Tensor | None = None,
     out: torch.Tensor | None = None,
+    *,
+    own_compile: bool = False,
 ) -> tuple[torch.Tensor, ...]:
     """:func:`grad_kernel` for 0-d parameters and x, grad_out cut into rows (R, C), in one pass:
     the x-gradient per element and each needed parameter's g·∂f/∂q summed along each row in the
@@ -91,7 +98,7 @@ def grad_rows_kernel(
     xw, g = x.to(wd), grad_out.to(wd)
     if row_ones is not None:
         xw, g = xw * row_ones[:, None], g * row_ones[:, None]
-    partials = grad(NAMESPACE.for_input(x.dtype), xw, **kwargs)
+    partials = grad(namespace_for(x, own_compile), xw, **kwargs)
     sums = []
     if needs[0]:
         dx = round_once(g * partials["x"], x.dtype)
@@ -123,7 +130,7 @@ def specialised(kind: str, name: str, precision: str):
     impl = KERNELS[kind]
 
     def kernel(*args):
-        return impl(name, precision, *args)
+        return impl(name, precision, *args, own_compile=True)
 
     label = f"_{kind}_{name}_{precision}"
     code = kernel.__code__.replace(co_name=label, co_qualname=label)
@@ -194,9 +201,13 @@ def compiled(kind: str, name: str, precision: str, numel: int, args) -> object |
 #: compensated.rounded's guard is lost (the compiled λ-GELU, whose λx is such a product,
 #: measured 101 ULP on an H100 while Inductor folded the guard away; eager and CPU-compiled:
 #: 3), divides with the approximate div.full (2 ULP) and may flush subnormals. Inductor's
-#: C++ code (CPU) contracts nothing either way.
+#: C++ code (CPU) contracts and reassociates nothing by default, but the environment can change
+#: that (TORCHINDUCTOR_CPP_ENABLE_UNSAFE_MATH_OPT_FLAG=1, TORCHINDUCTOR_CPP_ENABLE_FLOATING_POINT_
+#: CONTRACT_FLAG=fast: gcc then folds the error-free sums, 152 ULP off on the λ-GELU tail, 64 on
+#: SSwish's, -0 made +0), so the kernels pin both off.
 IEEE_OPTIONS = {"emulate_precision_casts": True, "eager_numerics.division_rounding": True,
-                "eager_numerics.disable_ftz": True}
+                "eager_numerics.disable_ftz": True, "cpp.enable_unsafe_math_opt_flag": False,
+                "cpp.enable_floating_point_contract_flag": "off"}
 
 
 def ieee_options() -> dict[str, bool]:

@@ -27,6 +27,19 @@ NAMESPACE = Namespace(
     finite=lambda a: torch.clamp(a, -torch.finfo(a.dtype).max, torch.finfo(a.dtype).max),
     rint=torch.round,
 )
+#: :data:`NAMESPACE` for arithmetic that runs as written (``may_contract`` False): the same
+#: numbers without compensated.rounded's guard (see :func:`namespace_for`).
+AS_WRITTEN = replace(NAMESPACE, name="torch-as-written", may_contract=False)
+
+
+def namespace_for(x: torch.Tensor, own_compile: bool = False) -> Namespace:
+    """The namespace ``x`` is evaluated with (:meth:`Namespace.for_input`): :data:`AS_WRITTEN`
+    in the kernels' own compile on the CPU (``own_compile``: Inductor's C++, contraction and
+    unsafe math pinned off by kernels.IEEE_OPTIONS), else :data:`NAMESPACE`, whose products
+    are guarded against FMA contraction wherever a graph may be traced from them (Triton on
+    CUDA, a user's torch.compile or export with their own settings, TorchScript, ONNX)."""
+    as_written = own_compile and x.device.type == "cpu"
+    return (AS_WRITTEN if as_written else NAMESPACE).for_input(x.dtype)
 
 #: The dtype the "exact" tier evaluates every quantity in.
 WORKING = torch.float64

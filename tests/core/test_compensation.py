@@ -155,3 +155,32 @@ def test_exp_split_carries_the_exponentials_own_error():
     assert np.array_equal(rho, [1e-14, -1e-14, 0.0, 0.0]) and np.array_equal(e, np.exp(outside))
     e32, rho32 = exp_split(xp, np.float32([-3.5]), np.float32([1e-8]))
     assert e32.dtype == np.float32 and rho32[0] == np.float32(1e-8)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_contraction_guard_is_the_product_itself(dtype):
+    """compensated.rounded(p) = p + 0·finite(p) is p bit for bit (signed zeros, infinities,
+    NaN, subnormals included), which is why a namespace whose arithmetic runs as written
+    (``may_contract`` False: NumPy and torch's own CPU kernels) may skip it and
+    still give the guarded namespace's numbers."""
+    from dataclasses import replace
+
+    from sgblend_spec._namespace import numpy_namespace
+    from sgblend_spec.compensated import rounded, two_product
+
+    as_written = numpy_namespace()
+    guarded = replace(as_written, may_contract=True)
+    assert not as_written.may_contract
+    info = np.finfo(dtype)
+    rng = np.random.default_rng(3)
+    p = np.concatenate([np.array([0.0, -0.0, np.inf, -np.inf, np.nan, info.max, -info.max, info.smallest_subnormal,
+                                  -info.smallest_subnormal, info.tiny, -info.tiny], dtype=dtype),
+                        (rng.standard_normal(2000) * 10.0 ** rng.uniform(-40, 38, 2000)).astype(dtype)])
+    with np.errstate(all="ignore"):
+        kept = rounded(guarded, p)
+        a, b = p[11:], p[11:][::-1].copy()
+        pairs = [two_product(ns, a, b) for ns in (guarded, as_written)]
+    assert kept.dtype == p.dtype and np.array_equal(kept.view(f"u{p.itemsize}"), p.view(f"u{p.itemsize}"))
+    assert rounded(as_written, p) is p
+    for got, want in zip(*pairs):
+        assert np.array_equal(got, want, equal_nan=True)

@@ -274,3 +274,52 @@ def test_inductor_keeps_the_rounding_guard_of_error_free_products():
     kernel = code[code.index('extern "C"'):]
     products = [line for line in kernel.splitlines() if "auto tmp" in line and " * " in line]
     assert len(products) == 3, "\n".join(products)
+
+
+def test_only_arithmetic_that_runs_as_written_drops_the_contraction_guard(monkeypatch):
+    """numerics.namespace_for: only the kernels' own compile on the CPU (Inductor's C++,
+    contraction and unsafe math pinned off) skips compensated.rounded's guard; eager calls
+    (which TorchScript or ONNX may trace), a user's torch.compile region (their settings) and
+    the kernels' own compile elsewhere (Triton on CUDA) keep it. The kernels' own
+    traced graph then has fewer products by 0.0 than the same call traced in a user's region."""
+    from sgblend_spec.backends.torch import numerics
+
+    x = torch.linspace(-3, 3, 64)
+    assert numerics.namespace_for(x).may_contract
+    assert not kernels.IEEE_OPTIONS["cpp.enable_unsafe_math_opt_flag"]
+    assert kernels.IEEE_OPTIONS["cpp.enable_floating_point_contract_flag"] == "off"
+    seen = []
+
+    def choose(t, own_compile):
+        seen.append(numerics.namespace_for(t, own_compile).may_contract)
+        return t + 1
+
+    for device, own in (("cpu", True), ("cpu", False), ("meta", True)):
+        torch._dynamo.reset()
+        torch.compile(choose, backend="eager", fullgraph=True)(torch.zeros(4, device=device), own)
+    assert seen == [False, True, True]
+
+    graphs = {}
+    real_compile = torch.compile
+
+    def capturing(label):
+        def backend(gm, example_inputs):
+            graphs[label] = gm
+            return gm.forward
+        return backend
+
+    def own_compile(fn, options=None, **kwargs):
+        return real_compile(fn, backend=capturing(fn.__name__), **kwargs)
+
+    module = MODULES["lambda_gelu"]()
+    _compile_every_size(monkeypatch, own_compile)
+    module(x)
+    torch._dynamo.reset()
+    real_compile(module, backend=capturing("user"))(x)
+    torch._dynamo.reset()
+
+    def guards(gm) -> int:
+        return sum(1 for n in gm.graph.nodes if n.op == "call_function" and 0.0 in n.args)
+
+    # the user's region holds the op's forward as a subgraph
+    assert guards(graphs["user"].fwd_body_0) > guards(graphs["_value_lambda_gelu_fast"]) > 0

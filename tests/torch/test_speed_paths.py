@@ -332,15 +332,19 @@ def test_a_users_unsafe_math_settings_do_not_reach_the_kernels(monkeypatch):
     few ULPs (Inductor's exp against ATen's) of the eager kernel."""
     from torch._inductor import config
 
-    monkeypatch.setattr(config.cpp, "enable_unsafe_math_opt_flag", True)
-    monkeypatch.setattr(config.cpp, "enable_floating_point_contract_flag", "fast")
+    before = config.get_config_copy()
     x = torch.linspace(-100.0, -6.0, 1 << 14)
-    for module in (B.LambdaGELU(), B.SSwish(beta=1.0, gamma=0.0)):
-        with torch.no_grad():
-            monkeypatch.setattr(B, "COMPILE", False)
-            eager = module(x)
-            _compile_every_size(monkeypatch, torch.compile)
-            got = module(x)
-        torch._dynamo.reset()
-        steps = (got.view(torch.int32).long() - eager.view(torch.int32).long()).abs()
-        assert int(steps.max()) <= 4, (module, float(x[steps.argmax()]))
+    # config.patch, not monkeypatch: undoing a monkeypatch of a config entry deletes the entry
+    with config.patch({"cpp.enable_unsafe_math_opt_flag": True, "cpp.enable_floating_point_contract_flag": "fast"}):
+        for module in (B.LambdaGELU(), B.SSwish(beta=1.0, gamma=0.0)):
+            with torch.no_grad(), warnings.catch_warnings():
+                warnings.simplefilter("error", RuntimeWarning)  # a failed compile warns and runs eagerly
+                monkeypatch.setattr(B, "COMPILE", False)
+                eager = module(x)
+                _compile_every_size(monkeypatch, torch.compile)
+                got = module(x)
+            torch._dynamo.reset()
+            assert kernels.COMPILED and not kernels.COMPILE_FAILED  # compiled, not run eagerly
+            steps = (got.view(torch.int32).long() - eager.view(torch.int32).long()).abs()
+            assert int(steps.max()) <= 4, (module, float(x[steps.argmax()]))
+    assert config.get_config_copy() == before

@@ -175,7 +175,9 @@ def test_vmap_and_torch_func_carry_the_tier():
         leaf = x.clone().requires_grad_()
         (want,) = torch.autograd.grad(B.lambda_gelu(leaf, 1.75, precision=precision).sum(), leaf)
         assert torch.equal(g, want)
-    assert not torch.equal(B.lambda_gelu(x * 9, 1.75), B.lambda_gelu(x * 9, 1.75, precision="exact"))
+    # the tiers differ somewhere (on 21 random points they agreed in ~5 % of draws: a flaky check)
+    wide = torch.linspace(-9, 9, 4097)
+    assert not torch.equal(B.lambda_gelu(wide, 1.75), B.lambda_gelu(wide, 1.75, precision="exact"))
 
 
 def test_exact_without_float64_on_the_device_is_an_error(monkeypatch):

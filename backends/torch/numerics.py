@@ -41,6 +41,7 @@ def namespace_for(x: torch.Tensor, own_compile: bool = False) -> Namespace:
     as_written = own_compile and x.device.type == "cpu"
     return (AS_WRITTEN if as_written else NAMESPACE).for_input(x.dtype)
 
+
 #: The dtype the "exact" tier evaluates every quantity in.
 WORKING = torch.float64
 #: The dtype the "fast" tier evaluates float16/bfloat16/float32 in.

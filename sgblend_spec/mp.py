@@ -147,8 +147,12 @@ def _gelu_tanh_all(x):
     y = c * (x + TANH_GELU_CUBIC * x**3)
     # 1 + tanh y and 1 - tanh² y cancel for large |y|; pay for it with extra bits.
     extra = int(min(abs(y), 2000) * 3) + 64
+    tail = _sigma_bar(2 * y)  # (1 - tanh y)/2, no cancellation: the caller's precision
     with mpmath.workprec(mpmath.mp.prec + extra):
-        t = mpmath.tanh(y)
+        # beyond |y| = prec, 1 - |tanh y| < 2^-(2.8·prec): tanh y rounds to ±1, which mpmath
+        # reaches only after an exponential of y's magnitude at this precision (~0.5 s at
+        # x ~ 1e300, the float64 grids' largest points)
+        t = mpmath.tanh(y) if abs(y) <= mpmath.mp.prec else mpmath.sign(y)
         dy = c * (1 + 3 * TANH_GELU_CUBIC * x * x)
         d2y = c * 6 * TANH_GELU_CUBIC * x
         sech2 = 1 - t * t
@@ -161,7 +165,7 @@ def _gelu_tanh_all(x):
             "value": (+value, None),
             "x": (+dx, +dx_scale),
             "dxx": (+dxx, +dxx_scale),
-            "tail": _sigma_bar(2 * y),  # (1 - tanh y)/2
+            "tail": tail,
         }
 
 

@@ -14,8 +14,8 @@ float64 exponentials SG-Blend's value needs and nothing else; and the naive floa
 the authors' Keras layer's arithmetic written in torch ops (``torch.sigmoid``, autograd for
 the backward): what a user would write. Saved bytes are counted with
 ``torch.autograd.graph.saved_tensors_hooks`` (distinct storages). Also timed: a module's
-first call (compiling its kernels, with whatever inductor cache this machine holds) and its
-first call at a new size and rank.
+first call (loading its prebuilt kernels, or building them where this machine's cache lacks
+them) and its first call at a new size, rank and dtype.
 
 End to end (``--end-to-end``, on by default): one training step of
 ``nn.TransformerEncoderLayer(256, 4, 1024, activation=..., batch_first=True)`` on a
@@ -133,8 +133,8 @@ def _module_timed(name: str, precision: str, x: torch.Tensor, dy: torch.Tensor) 
 
 
 def first_calls(functions: list[str], precision: str, dtype: torch.dtype) -> dict[str, dict[str, float]]:
-    """Seconds of a module's first fwd+bwd (its kernels compiled now, from this machine's inductor
-    cache if it holds them), then at a new size, a new rank and the other float dtype."""
+    """Seconds of a module's first fwd+bwd (its kernels loaded from this machine's cache, or built
+    now), then at a new size, a new rank and the other float dtype."""
     def once(module, shape, dt):
         x = (torch.randn(*shape, device=DEVICE) * 3).to(dt).requires_grad_()
         _block(None)

@@ -117,7 +117,7 @@ def sswish(xp: Namespace, x: Array, beta: Array, gamma: Array) -> Array:
 def sswish_grad(xp: Namespace, x: Array, beta: Array, gamma: Array) -> dict[str, Array]:
     """∂x, ∂β as Swish-β;  ∂γ = -1."""
     partials = swish_grad(xp, x, beta)
-    partials["gamma"] = 0 * partials["x"] - 1
+    partials["gamma"] = 0.0 * partials["x"] - 1  # 0.0: Inductor folds an integer 0 product, and NaN with it
     return partials
 
 
@@ -372,7 +372,7 @@ def blend_grad(
         "x": lg.sigma_times(a, a * lg.u) + g_dx,
         "alpha": _swish_minus_gelu(xp, base, x, beta, lg, g_of, s) - s * gamma,
         "beta": _swish_dbeta(xp, lg, x, *weight.split()),
-        "gamma": 0 * g_dx - a,
+        "gamma": 0.0 * g_dx - a,  # NaN where x is (see sswish_grad)
     }
 
 

@@ -17,6 +17,10 @@ COMPILE: bool = os.environ.get("SGBLEND_TORCH_COMPILE", "1") != "0"
 #: Smallest input (in elements) for which the compiled kernels are used; smaller inputs run
 #: eagerly, where the compile time (seconds, once per function and dtype) would not pay off.
 COMPILE_MIN_NUMEL: int = int(os.environ.get("SGBLEND_TORCH_COMPILE_MIN_NUMEL", str(1 << 16)))
+#: Load the compiled CPU kernels from an on-disk cache, built once by AOTInductor
+#: (:mod:`.prebuilt`: no compile in later processes); env SGBLEND_TORCH_PREBUILT=0 (or False
+#: here) compiles them with torch.compile in each process instead.
+PREBUILT: bool = os.environ.get("SGBLEND_TORCH_PREBUILT", "1") != "0"
 
 from .numerics import NAMESPACE  # noqa: E402  (the settings above are read by .kernels)
 from .functional import (  # noqa: E402
@@ -48,6 +52,7 @@ __all__ = [
     "NAMESPACE",
     "COMPILE",
     "COMPILE_MIN_NUMEL",
+    "PREBUILT",
     "swish",
     "gelu",
     "gelu_tanh",

@@ -7,7 +7,9 @@ spec function and precision tier with ``torch.compile(fullgraph=True)`` and IEEE
 numbers) the value kernel takes x flat and the gradient kernel takes it in rows of ``SUM_BLOCK`` (:func:`grad_rows_kernel`: the x-gradient
 and the parameters' row sums in one loop that reads x and the upstream gradient once), both as
 storage aliases (:func:`alias`) with a dynamic length: one graph per kernel, dtype and set of
-needed gradients serves every shape and rank, so a new shape compiles nothing. Other
+needed gradients serves every shape and rank, so a new shape compiles nothing. On the CPU
+these two are built once per machine, not per process: :mod:`.prebuilt` keeps them as
+AOTInductor libraries in a disk cache (``PREBUILT``, a setting of the package). Other
 parameters (per-channel) use the ``*_shaped`` kernels on x as it comes. ``COMPILE`` and
 ``COMPILE_MIN_NUMEL`` are settings of the package (``sgblend_spec.backends.torch.COMPILE =
 False`` always runs eagerly) and are read from it on each call. If compilation fails the
@@ -149,12 +151,12 @@ def in_transform(args) -> bool:
 ROW_ONES: dict[tuple[torch.dtype, torch.device], torch.Tensor] = {}
 
 
-def row_ones(rows: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+def row_ones(rows: int, dtype: torch.dtype, device: torch.device, mark: bool = True) -> torch.Tensor:
     """``rows`` ones (a view of a cached buffer): see :func:`grad_rows_kernel`."""
     ones = ROW_ONES.get((dtype, device))
     if ones is None or ones.shape[0] < rows:
         ones = ROW_ONES[(dtype, device)] = torch.ones(max(rows, 1 << 12), dtype=dtype, device=device)
-    return dynamic_alias(ones, (rows,))
+    return dynamic_alias(ones, (rows,), mark)
 
 
 def detached(params: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
@@ -169,21 +171,46 @@ def flat(x: torch.Tensor, params: tuple[torch.Tensor, ...]) -> bool:
     return x.is_contiguous() and all(p.dim() == 0 for p in params)
 
 
-def compiled(kind: str, name: str, precision: str, numel: int, args) -> object | None:
-    """The compiled kernel for this call, or None where the eager one runs: compiling is off,
-    the input is small (or a SymInt: torch.export, ONNX), the kernel failed to compile once,
-    we are inside a user's compile (traced inline) or a torch.func transform (whose wrapped
-    tensors a compiled graph cannot take)."""
-    key = (kind, name, precision)
-    if not (
+def applies(kind: str, name: str, precision: str, numel: int, args) -> bool:
+    """Whether a compiled kernel runs this call; the eager one runs where compiling is off, the
+    input is small (or a SymInt: torch.export, ONNX), the kernel failed to compile once, we are
+    inside a user's compile (traced inline) or a torch.func transform (whose wrapped tensors a
+    compiled graph cannot take)."""
+    return (
         package.COMPILE
         and isinstance(numel, int)
         and numel >= package.COMPILE_MIN_NUMEL
-        and key not in COMPILE_FAILED
+        and (kind, name, precision) not in COMPILE_FAILED
         and not torch.compiler.is_compiling()
         and not in_transform(args)
-    ):
+    )
+
+
+#: The kernels a CPU call may load prebuilt (:mod:`.prebuilt`): the flat ones, whose inputs
+#: have one dynamic length.
+PREBUILT_KINDS = ("value", "grad")
+
+
+def prebuilt_for(x: torch.Tensor) -> bool:
+    """Whether the flat kernels of a call on ``x`` load prebuilt (the CPU, ``PREBUILT`` on); their
+    inputs then need no dynamic mark for dynamo (:func:`dynamic_alias`)."""
+    return package.PREBUILT and x.device.type == "cpu"
+
+
+def compiled(kind: str, name: str, precision: str, numel: int, args) -> object | None:
+    """The compiled kernel for this call (``args`` as the kernel takes them), or None where the
+    eager one runs (:func:`applies`): on the CPU the flat kernels' prebuilt library
+    (:mod:`.prebuilt`) where ``PREBUILT`` is on, else torch.compile's."""
+    if not applies(kind, name, precision, numel, args):
         return None
+    sized = args[0 if kind == "value" else 1]  # x flat, or grad_out in rows: the dynamic length
+    if kind in PREBUILT_KINDS and prebuilt_for(sized) and sized.shape[0] >= 2:
+        from . import prebuilt
+
+        kernel = prebuilt.kernel(kind, name, precision, args)
+        if kernel is not None:
+            return kernel
+    key = (kind, name, precision)
     kernel = COMPILED.get(key)
     if kernel is None:
         # "value" takes x flat, its length marked dynamic (see value()), "grad" rows of a static
@@ -241,8 +268,9 @@ def value(name: str, precision: str, x: torch.Tensor, params: tuple[torch.Tensor
     """:func:`value_kernel`, compiled for large inputs (when enabled), eager otherwise. With 0-d
     parameters a contiguous x is passed flat: one compiled kernel for every shape and rank."""
     kind = "value" if flat(x, params) else "value_shaped"
-    if compiled(kind, name, precision, x.numel(), (x, params)) is not None:
-        args = (dynamic_alias(x, (x.numel(),)), detached(params)) if kind == "value" else (x, params)
+    if applies(kind, name, precision, x.numel(), (x, params)):
+        args = ((dynamic_alias(x, (x.numel(),), mark=not prebuilt_for(x)), detached(params)) if kind == "value"
+                else (x, params))
         y = call(kind, name, precision, x.numel(), *args)
         if y is not None:
             return y.view(x.shape)
@@ -260,18 +288,20 @@ def alias(t: torch.Tensor, shape: tuple[int, ...], offset: int = 0) -> torch.Ten
     return t.new_empty(0).set_(t.untyped_storage(), t.storage_offset() + offset, shape, strides)
 
 
-def dynamic_alias(t: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+def dynamic_alias(t: torch.Tensor, shape: tuple[int, ...], mark: bool = True) -> torch.Tensor:
     """:func:`alias` of a contiguous ``t`` as a kernel input whose first dimension is dynamic in
-    the compiled kernel (one graph for every length)."""
+    the compiled kernel (one graph for every length), marked so for dynamo where ``mark`` (a
+    prebuilt kernel's length is dynamic by construction, and needs no dynamo import)."""
     view = alias(t, shape)
-    torch._dynamo.maybe_mark_dynamic(view, 0)
+    if mark:
+        torch._dynamo.maybe_mark_dynamic(view, 0)
     return view
 
 
-def rows(t: torch.Tensor, count: int) -> torch.Tensor:
+def rows(t: torch.Tensor, count: int, mark: bool = True) -> torch.Tensor:
     """The first ``count`` rows of SUM_BLOCK of a contiguous ``t`` (an :func:`alias`), their
     count a dynamic dimension of the compiled kernel (one graph for every count >= 2)."""
-    return dynamic_alias(t, (count, SUM_BLOCK))
+    return dynamic_alias(t, (count, SUM_BLOCK), mark)
 
 
 def grads(
@@ -293,16 +323,17 @@ def grads(
     if not flat(x, params):
         out = call("grad_shaped", name, precision, x.numel(), needs, grad_out, x, params)
         return out if out is not None else grad_kernel(name, precision, needs, grad_out, x, params)
-    if not x.numel() or compiled("grad", name, precision, x.numel(), (grad_out, x, params)) is None:
+    if not x.numel() or not applies("grad", name, precision, x.numel(), (grad_out, x, params)):
         return grad_kernel(name, precision, needs, grad_out, x, params)
     wd = working(x.dtype, precision)
+    mark = not prebuilt_for(x)
     full, tail = divmod(x.numel(), SUM_BLOCK)
     xf, gf, params = x, grad_out.contiguous(), detached(params)
     dx = torch.empty_like(x, memory_format=torch.contiguous_format) if needs[0] else None
     sums = []
     if full:
-        got = call("grad", name, precision, x.numel(), needs, rows(gf, full), rows(xf, full), params,
-                   row_ones(full, wd, x.device), None if dx is None else rows(dx, full))
+        got = call("grad", name, precision, x.numel(), needs, rows(gf, full, mark), rows(xf, full, mark), params,
+                   row_ones(full, wd, x.device, mark), None if dx is None else rows(dx, full, mark))
         if got is None:
             return grad_kernel(name, precision, needs, grad_out, x, params)
         sums.append(got)
@@ -312,8 +343,8 @@ def grads(
         gt = gf.new_zeros(2 * SUM_BLOCK)
         xt[:tail], gt[:tail] = alias(xf, (tail,), start), alias(gf, (tail,), start)
         dt = torch.empty_like(xt) if needs[0] else None
-        got = call("grad", name, precision, x.numel(), needs, rows(gt, 2), rows(xt, 2), params,
-                   row_ones(2, wd, x.device), None if dt is None else rows(dt, 2))
+        got = call("grad", name, precision, x.numel(), needs, rows(gt, 2, mark), rows(xt, 2, mark), params,
+                   row_ones(2, wd, x.device, mark), None if dt is None else rows(dt, 2, mark))
         if got is None:
             return grad_kernel(name, precision, needs, grad_out, x, params)
         sums.append(tuple(s[:1] for s in got))  # the second row is all padding

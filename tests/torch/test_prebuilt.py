@@ -1,0 +1,162 @@
+"""The prebuilt CPU kernels (backends/torch/prebuilt.py): built once by AOTInductor into the
+cache, the same bits as torch.compile's kernels, loaded by a new process without dynamo or
+Inductor, rebuilt when damaged, and replaced by torch.compile where they cannot be built."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import textwrap
+import warnings
+
+import pytest
+import torch
+
+from sgblend_spec.backends import torch as B
+from sgblend_spec.backends.torch import kernels, prebuilt
+from sgblend_spec.backends.torch.numerics import SUM_BLOCK
+
+#: Enough elements for the compiled kernels, with a partial last row of SUM_BLOCK.
+NUMEL = (1 << 16) + 3 * SUM_BLOCK + 77
+
+
+@pytest.fixture
+def kernel_cache(tmp_path, monkeypatch):
+    """Compiling on, prebuilt on, an empty cache of libraries and no kernel loaded yet."""
+    monkeypatch.setenv("SGBLEND_TORCH_KERNEL_CACHE", str(tmp_path))
+    monkeypatch.setattr(B, "COMPILE", True)
+    monkeypatch.setattr(B, "PREBUILT", True)
+    monkeypatch.setattr(prebuilt, "LOADED", {})
+    monkeypatch.setattr(prebuilt, "FAILED", set())
+    monkeypatch.setattr(kernels, "COMPILED", {})
+    monkeypatch.setattr(kernels, "COMPILE_FAILED", set())
+    return tmp_path
+
+
+def inputs(dtype: torch.dtype) -> torch.Tensor:
+    """Random values over the working range, with the special values in the tail row."""
+    x = torch.randn(NUMEL, generator=torch.Generator().manual_seed(7), dtype=torch.float64) * 12
+    x[-6:] = torch.tensor([0.0, -0.0, float("inf"), -float("inf"), float("nan"), -3e-39], dtype=torch.float64)
+    return x.to(dtype)
+
+
+def evaluate(module: torch.nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
+    """Value, x-gradient and each parameter's gradient, under a random upstream gradient."""
+    x = x.detach().clone().requires_grad_()
+    y = module(x)
+    dy = torch.randn(y.shape, generator=torch.Generator().manual_seed(3)).to(y.dtype)
+    params = [p for p in module.parameters() if p.requires_grad]
+    return [y.detach(), *torch.autograd.grad(y, [x, *params], dy)]
+
+
+@contextlib.contextmanager
+def no_warnings():
+    """Every RuntimeWarning inside (a kernel falling back) is an error."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        yield
+
+
+def bits(t: torch.Tensor) -> torch.Tensor:
+    return t.view({2: torch.int16, 4: torch.int32, 8: torch.int64}[t.element_size()])
+
+
+@pytest.mark.parametrize("case", ["sgblend fast float32, every gradient", "gelu exact bfloat16, x only"])
+def test_prebuilt_kernels_give_torch_compiles_bits(case, kernel_cache):
+    """Each library is the kernel torch.compile builds, built ahead of time: value and gradients
+    agree bit for bit (the padded tail row, ±0, ±inf, NaN and a subnormal included)."""
+    if case.startswith("sgblend"):
+        module, x = B.SGBlend(alpha=0.3, beta=1.3, gamma=0.2), inputs(torch.float32)
+    else:
+        module, x = B.GELU(precision="exact"), inputs(torch.bfloat16)
+    with no_warnings():
+        prebuilt_results = evaluate(module, x)
+    libraries = sorted(p.name.split("_")[0] for p in kernel_cache.glob("*.so"))
+    assert libraries == ["grad", "value"] and not kernels.COMPILED
+    B.PREBUILT = False
+    compiled_results = evaluate(module, x)
+    assert set(kernels.COMPILED) == {(kind, module.function, module.precision) for kind in ("value", "grad")}
+    for got, expected in zip(prebuilt_results, compiled_results, strict=True):
+        assert got.dtype == expected.dtype and torch.equal(bits(got), bits(expected))
+
+
+SCRIPT = textwrap.dedent("""
+    import sys
+    import torch
+    from sgblend_spec.backends.torch import SSwish
+    x = torch.linspace(-30, 30, {numel}, requires_grad=True)
+    module = SSwish(beta=1.3, gamma=0.2)
+    y = module(x)
+    y.backward(torch.ones_like(y))
+    torch.save([y.detach(), x.grad, module.beta.grad, module.gamma.grad], sys.argv[1])
+    print("dynamo" if "torch._dynamo" in sys.modules else "", "inductor" if "torch._inductor" in sys.modules else "")
+""")
+
+
+def test_a_new_process_loads_the_kernels_without_compiling(tmp_path):
+    """The first process builds the libraries; the next loads them and imports neither dynamo
+    nor Inductor (nothing is traced or compiled), with the same numbers; a damaged library is
+    built again."""
+    env = {**os.environ, "SGBLEND_TORCH_KERNEL_CACHE": str(tmp_path / "cache"), "SGBLEND_TORCH_PREBUILT": "1",
+           "SGBLEND_TORCH_COMPILE": "1", "PYTHONWARNINGS": "error::RuntimeWarning"}
+    script = tmp_path / "call.py"
+    script.write_text(SCRIPT.format(numel=NUMEL))
+
+    def run(label: str) -> tuple[str, list[torch.Tensor]]:
+        done = subprocess.run([sys.executable, str(script), str(tmp_path / label)], env=env, capture_output=True,
+                              text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-3000:]
+        return done.stdout.split(), torch.load(tmp_path / label)
+
+    imported, first = run("first")
+    assert imported == ["dynamo", "inductor"]  # built here
+    assert sorted(p.name.split("_")[0] for p in (tmp_path / "cache").glob("*.so")) == ["grad", "value"]
+    imported, warm = run("warm")
+    assert imported == []
+    (value_library,) = (tmp_path / "cache").glob("value_*.so")
+    value_library.write_bytes(b"not a shared library")
+    imported, rebuilt = run("rebuilt")
+    assert "inductor" in imported
+    for results in (warm, rebuilt):
+        assert all(torch.equal(a, b) for a, b in zip(results, first, strict=True))
+
+
+def test_a_kernel_that_cannot_be_built_falls_back_to_torch_compile(kernel_cache, monkeypatch):
+    """No compiler, no AOTInductor or an unwritable cache: a warning naming the kernel, then
+    torch.compile's kernel (here dynamo's eager backend), once per process."""
+    def fail(*args):
+        raise OSError("no C++ compiler")
+
+    monkeypatch.setattr(prebuilt, "build", fail)
+    real_compile = torch.compile
+    monkeypatch.setattr(kernels.torch, "compile", lambda fn, options=None, **kw: real_compile(fn, backend="eager", **kw))
+    module, x = B.LambdaGELU(lam=1.7), inputs(torch.float32)
+    with pytest.warns(RuntimeWarning, match="prebuilt (value|grad) kernel of lambda_gelu is unavailable"):
+        first = evaluate(module, x)
+    assert set(kernels.COMPILED) == {("value", "lambda_gelu", "fast"), ("grad", "lambda_gelu", "fast")}
+    with no_warnings():
+        again = evaluate(module, x)
+    for a, b in zip(first, again, strict=True):
+        assert torch.equal(bits(a), bits(b))
+
+
+def test_each_library_is_keyed_by_what_its_code_depends_on(monkeypatch):
+    """Function, tier, needed gradients and every input dtype name a different library, and so
+    does a change to the formulas' source (the digest): a stale library is never loaded."""
+    x, params = torch.zeros(4), (torch.tensor(1.0),)
+    rows = torch.zeros(2, SUM_BLOCK)
+    base = prebuilt.key("value", "swish", "fast", (x, params))
+    assert base.startswith("value_swish_fast_")
+    others = {
+        prebuilt.key("value", "swish", "exact", (x, params)),
+        prebuilt.key("value", "gelu_sigmoid", "fast", (x, ())),
+        prebuilt.key("value", "swish", "fast", (x.double(), params)),
+        prebuilt.key("value", "swish", "fast", (x, (params[0].double(),))),
+        prebuilt.key("grad", "swish", "fast", ((True, True), rows, rows, params, torch.ones(2), rows)),
+        prebuilt.key("grad", "swish", "fast", ((False, True), rows, rows, params, torch.ones(2), None)),
+    }
+    assert base not in others and len(others) == 6
+    monkeypatch.setattr(prebuilt, "_DIGEST", ["a changed formula"])
+    assert prebuilt.key("value", "swish", "fast", (x, params)) != base

@@ -25,6 +25,7 @@ A kernel that fails to build or load falls back to torch.compile, once per proce
 from __future__ import annotations
 
 import contextlib
+import functools
 import getpass
 import hashlib
 import os
@@ -42,7 +43,7 @@ from sgblend_spec.backends.torch import kernels
 
 #: The modules whose source a kernel's code is built from (besides torch).
 SOURCE_DIRECTORIES = (pathlib.Path(sgblend_spec.__file__).parent, pathlib.Path(__file__).parent)
-#: The libraries loaded in this process, and those that failed to build or load, by file name.
+#: The kernels loaded in this process, and the libraries that failed to build or load, by file name.
 LOADED: dict[str, object] = {}
 FAILED: set[str] = set()
 _LOCK = threading.Lock()
@@ -102,11 +103,11 @@ def unpack(kind: str, needs: tuple[bool, ...] | None, tensors: tuple[torch.Tenso
     return needs, grad_out, x, tuple(tensors[sized:]), ones, out[0] if out else None
 
 
-def key(kind: str, name: str, precision: str, args: tuple) -> str:
-    """The library's file name for this call."""
-    needs = args[0] if kind == "grad" else None
-    dtypes = ",".join(str(t.dtype).removeprefix("torch.") for t in pack(kind, args))
-    h = hashlib.sha256(f"{digest()}|{kind}|{name}|{precision}|{needs}|{dtypes}".encode()).hexdigest()[:32]
+@functools.lru_cache(maxsize=None)
+def key(kind: str, name: str, precision: str, needs: tuple[bool, ...] | None, dtypes: tuple[torch.dtype, ...]) -> str:
+    """The file name of the library for a kernel, its needed gradients and its inputs' dtypes."""
+    described = ",".join(str(dtype).removeprefix("torch.") for dtype in dtypes)
+    h = hashlib.sha256(f"{digest()}|{kind}|{name}|{precision}|{needs}|{described}".encode()).hexdigest()[:32]
     return f"{kind}_{name}_{precision}_{h}.so"
 
 
@@ -114,21 +115,12 @@ def kernel(kind: str, name: str, precision: str, args: tuple):
     """The library's kernel for this call (a function of the same arguments as the compiled
     kernel), loaded from the cache or built into it; None where it cannot be (the caller then
     compiles with torch.compile)."""
-    file = key(kind, name, precision, args)
-    runner = LOADED.get(file)
-    if runner is None:
-        if file in FAILED:
-            return None
+    tensors = pack(kind, args)
+    file = key(kind, name, precision, args[0] if kind == "grad" else None, tuple(t.dtype for t in tensors))
+    run = LOADED.get(file)
+    if run is None and file not in FAILED:
         with _LOCK:
-            runner = LOADED.get(file) or _load_or_build(file, kind, name, precision, args)
-    if runner is None:
-        return None
-    single = kind == "value"
-
-    def run(*call_args):
-        outputs = runner.run(pack(kind, call_args))
-        return outputs[0] if single else tuple(outputs)
-
+            run = LOADED.get(file) or _load_or_build(file, kind, name, precision, args)
     return run
 
 
@@ -142,8 +134,9 @@ def _load_or_build(file: str, kind: str, name: str, precision: str, args: tuple)
                 if not path.exists():
                     build(path, kind, name, precision, args)
                 try:
-                    runner = LOADED[file] = torch._C._aoti.AOTIModelContainerRunnerCpu(str(path), 1)
-                    return runner
+                    runner = torch._C._aoti.AOTIModelContainerRunnerCpu(str(path), 1)
+                    LOADED[file] = run = _calling(kind, runner)
+                    return run
                 except RuntimeError:  # a damaged file (a full disk, a crash while copying): rebuild it
                     if attempt:
                         raise
@@ -154,6 +147,13 @@ def _load_or_build(file: str, kind: str, name: str, precision: str, args: tuple)
                       f"({type(exc).__name__}: {exc}); compiling it with torch.compile in this process",
                       RuntimeWarning, stacklevel=5)
         return None
+
+
+def _calling(kind: str, runner):
+    """The kernel's function of the compiled kernel's arguments, running the library."""
+    if kind == "value":
+        return lambda *args: runner.run(pack(kind, args))[0]
+    return lambda *args: tuple(runner.run(pack(kind, args)))
 
 
 @contextlib.contextmanager

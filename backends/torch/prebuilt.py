@@ -197,7 +197,7 @@ def build(path: pathlib.Path, kind: str, name: str, precision: str, args: tuple)
             inductor_configs={**kernels.ieee_options(), **WRAPPER_OPTIONS})
         with zipfile.ZipFile(package) as archive:
             (library,) = [n for n in archive.namelist() if n.endswith(".so")]
-            staged = os.path.join(scratch, file_name := path.name)
+            staged = os.path.join(scratch, path.name)
             with archive.open(library) as source, open(staged, "wb") as target:
                 target.write(source.read())
-        os.replace(staged, path.parent / file_name)
+        os.replace(staged, path)

@@ -9,7 +9,8 @@ and the parameters' row sums in one loop that reads x and the upstream gradient 
 storage aliases (:func:`alias`) with a dynamic length: one graph per kernel, dtype and set of
 needed gradients serves every shape and rank, so a new shape compiles nothing. On the CPU
 these two are built once per machine, not per process: :mod:`.prebuilt` keeps them as
-AOTInductor libraries in a disk cache (``PREBUILT``, a setting of the package). Other
+AOTInductor libraries in a disk cache (``PREBUILT``, a setting of the package), built by a child
+process while the calls evaluate eagerly (``BUILD_IN_BACKGROUND``). Other
 parameters (per-channel) use the ``*_shaped`` kernels on x as it comes. ``COMPILE`` and
 ``COMPILE_MIN_NUMEL`` are settings of the package (``sgblend_spec.backends.torch.COMPILE =
 False`` always runs eagerly) and are read from it on each call. If compilation fails the
@@ -199,8 +200,9 @@ def prebuilt_for(x: torch.Tensor) -> bool:
 
 def compiled(kind: str, name: str, precision: str, numel: int, args) -> object | None:
     """The compiled kernel for this call (``args`` as the kernel takes them), or None where the
-    eager one runs (:func:`applies`): on the CPU the flat kernels' prebuilt library
-    (:mod:`.prebuilt`) where ``PREBUILT`` is on, else torch.compile's."""
+    eager one runs (:func:`applies`, or while the prebuilt library is being built): on the CPU
+    the flat kernels' prebuilt library (:mod:`.prebuilt`) where ``PREBUILT`` is on, else
+    torch.compile's."""
     if not applies(kind, name, precision, numel, args):
         return None
     sized = args[0 if kind == "value" else 1]  # x flat, or grad_out in rows: the dynamic length
@@ -208,6 +210,8 @@ def compiled(kind: str, name: str, precision: str, numel: int, args) -> object |
         from . import prebuilt
 
         kernel = prebuilt.kernel(kind, name, precision, args)
+        if kernel is prebuilt.PENDING:
+            return None
         if kernel is not None:
             return kernel
     key = (kind, name, precision)

@@ -1,6 +1,7 @@
 """The prebuilt CPU kernels (backends/torch/prebuilt.py): built once by AOTInductor into the
-cache, the same bits as torch.compile's kernels, loaded by a new process without dynamo or
-Inductor, rebuilt when damaged, and replaced by torch.compile where they cannot be built."""
+cache, in a child process while the calls evaluate eagerly (or in the call), the same bits as
+torch.compile's kernels, loaded by a new process without dynamo or Inductor, rebuilt when
+damaged, and replaced by torch.compile where they cannot be built."""
 
 from __future__ import annotations
 
@@ -24,12 +25,16 @@ NUMEL = (1 << 16) + 3 * SUM_BLOCK + 77
 
 @pytest.fixture
 def kernel_cache(tmp_path, monkeypatch):
-    """Compiling on, prebuilt on, an empty cache of libraries and no kernel loaded yet."""
+    """Compiling on, prebuilt on (built in the call), an empty cache of libraries and no kernel
+    loaded yet."""
     monkeypatch.setenv("SGBLEND_TORCH_KERNEL_CACHE", str(tmp_path))
     monkeypatch.setattr(B, "COMPILE", True)
     monkeypatch.setattr(B, "PREBUILT", True)
-    monkeypatch.setattr(prebuilt, "LOADED", {})
-    monkeypatch.setattr(prebuilt, "FAILED", set())
+    monkeypatch.setattr(B, "BUILD_IN_BACKGROUND", False)
+    for state in ("LOADED", "BUILDING"):
+        monkeypatch.setattr(prebuilt, state, {})
+    for state in ("FAILED", "DAMAGED"):
+        monkeypatch.setattr(prebuilt, state, set())
     monkeypatch.setattr(kernels, "COMPILED", {})
     monkeypatch.setattr(kernels, "COMPILE_FAILED", set())
     return tmp_path
@@ -85,42 +90,129 @@ def test_prebuilt_kernels_give_torch_compiles_bits(case, kernel_cache):
 SCRIPT = textwrap.dedent("""
     import sys
     import torch
-    from sgblend_spec.backends.torch import SSwish
+    from sgblend_spec.backends.torch import SSwish, prebuilt
     x = torch.linspace(-30, 30, {numel}, requires_grad=True)
     module = SSwish(beta=1.3, gamma=0.2)
     y = module(x)
     y.backward(torch.ones_like(y))
     torch.save([y.detach(), x.grad, module.beta.grad, module.gamma.grad], sys.argv[1])
-    print("dynamo" if "torch._dynamo" in sys.modules else "", "inductor" if "torch._inductor" in sys.modules else "")
+    print(len(prebuilt.LOADED), len(prebuilt.BUILDING),
+          *[name for name in ("torch._dynamo", "torch._inductor") if name in sys.modules])
+    prebuilt.wait()
 """)
 
 
-def test_a_new_process_loads_the_kernels_without_compiling(tmp_path):
-    """The first process builds the libraries; the next loads them and imports neither dynamo
-    nor Inductor (nothing is traced or compiled), with the same numbers; a damaged library is
-    built again."""
+def test_a_new_process_builds_in_the_background_then_loads_without_compiling(tmp_path):
+    """The first process evaluates eagerly while child processes build the libraries, importing
+    neither dynamo nor Inductor itself; the next process loads them and imports neither either;
+    a damaged library is built again in the background, and the process after loads it."""
     env = {**os.environ, "SGBLEND_TORCH_KERNEL_CACHE": str(tmp_path / "cache"), "SGBLEND_TORCH_PREBUILT": "1",
-           "SGBLEND_TORCH_COMPILE": "1", "PYTHONWARNINGS": "error::RuntimeWarning"}
+           "SGBLEND_TORCH_COMPILE": "1", "SGBLEND_TORCH_BUILD_IN_BACKGROUND": "1",
+           "PYTHONWARNINGS": "error::RuntimeWarning"}
     script = tmp_path / "call.py"
     script.write_text(SCRIPT.format(numel=NUMEL))
 
-    def run(label: str) -> tuple[str, list[torch.Tensor]]:
+    def run(label: str) -> tuple[list[str], list[torch.Tensor]]:
         done = subprocess.run([sys.executable, str(script), str(tmp_path / label)], env=env, capture_output=True,
                               text=True, timeout=600)
         assert done.returncode == 0, done.stderr[-3000:]
         return done.stdout.split(), torch.load(tmp_path / label)
 
-    imported, first = run("first")
-    assert imported == ["dynamo", "inductor"]  # built here
+    state, first = run("first")
+    assert state == ["0", "2"]  # nothing loaded, both libraries building, no compiler imported here
     assert sorted(p.name.split("_")[0] for p in (tmp_path / "cache").glob("*.so")) == ["grad", "value"]
-    imported, warm = run("warm")
-    assert imported == []
+    assert not list((tmp_path / "cache").glob("*.log"))
+    state, warm = run("warm")
+    assert state == ["2", "0"]
     (value_library,) = (tmp_path / "cache").glob("value_*.so")
     value_library.write_bytes(b"not a shared library")
-    imported, rebuilt = run("rebuilt")
-    assert "inductor" in imported
-    for results in (warm, rebuilt):
-        assert all(torch.equal(a, b) for a, b in zip(results, first, strict=True))
+    state, _ = run("damaged")
+    assert state == ["1", "1"]  # the gradient's library loaded, the value's building again
+    state, rebuilt = run("rebuilt")
+    assert state == ["2", "0"]
+    assert all(torch.equal(a, b) for a, b in zip(rebuilt, warm, strict=True))
+    # The eager kernels of the first call, within the tier's bounds of the compiled ones.
+    assert all(torch.allclose(a, b, rtol=1e-5, atol=1e-6) for a, b in zip(first, warm, strict=True))
+
+
+def test_calls_evaluate_eagerly_until_the_background_build_is_done(kernel_cache, monkeypatch):
+    """While a child process builds, the calls give the eager kernels' bits; after it, the
+    library's. Under deterministic algorithms the call waits for the build instead."""
+    monkeypatch.setattr(B, "BUILD_IN_BACKGROUND", True)
+    module, x = B.LambdaGELU(lam=1.7), inputs(torch.float32)
+    with no_warnings():
+        during = evaluate(module, x)
+    assert len(prebuilt.BUILDING) == 2 and not prebuilt.LOADED and not kernels.COMPILED
+    B.COMPILE = False
+    eager = evaluate(module, x)
+    B.COMPILE = True
+    for got, expected in zip(during, eager, strict=True):
+        assert torch.equal(bits(got), bits(expected))
+    prebuilt.wait()
+    with no_warnings():
+        after = evaluate(module, x)
+    assert len(prebuilt.LOADED) == 2 and not prebuilt.BUILDING and not kernels.COMPILED
+    assert not list(kernel_cache.glob("*.log"))
+    for got, expected in zip(after, eager, strict=True):
+        torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6, equal_nan=True)
+
+    def no_child(*args):
+        raise AssertionError("a child process was started under deterministic algorithms")
+
+    # The value library missing again: the call builds it itself (here: puts the saved file back).
+    (library,) = kernel_cache.glob("value_*.so")
+    saved = library.read_bytes()
+    library.unlink()
+    built = []
+    monkeypatch.setattr(prebuilt, "_start_build", no_child)
+    monkeypatch.setattr(prebuilt, "build", lambda path, *signature: built.append(path.write_bytes(saved)))
+    monkeypatch.setattr(prebuilt, "LOADED", {})
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True)
+    try:
+        with no_warnings():
+            again = evaluate(module, x)
+    finally:
+        torch.use_deterministic_algorithms(deterministic)
+    assert len(built) == 1 and len(prebuilt.LOADED) == 2
+    for got, expected in zip(again, after, strict=True):
+        assert torch.equal(bits(got), bits(expected))
+
+
+def test_a_failed_background_build_names_its_output_and_falls_back(kernel_cache, monkeypatch):
+    """A child process that fails (here: exits 3 after printing) gives a warning that quotes its
+    output, then torch.compile's kernel (here dynamo's eager backend), once per process."""
+    monkeypatch.setattr(B, "BUILD_IN_BACKGROUND", True)
+    monkeypatch.setattr(prebuilt, "_child_command", lambda request: [
+        sys.executable, "-c", "import sys; print('no C++ compiler here'); sys.exit(3)"])
+    real_compile = torch.compile
+    monkeypatch.setattr(kernels.torch, "compile", lambda fn, options=None, **kw: real_compile(fn, backend="eager", **kw))
+    module, x = B.SSwish(beta=1.3, gamma=0.2), inputs(torch.float32)
+    with no_warnings():
+        evaluate(module, x)  # eager, the children started
+    prebuilt.wait()
+    with pytest.warns(RuntimeWarning, match="exited with status 3: no C\\+\\+ compiler here"):
+        evaluate(module, x)
+    assert set(kernels.COMPILED) == {("value", "sswish", "fast"), ("grad", "sswish", "fast")}
+    assert not prebuilt.BUILDING and len(prebuilt.FAILED) == 2
+
+
+def test_the_command_line_builds_ahead_of_time(kernel_cache, monkeypatch, capsys):
+    """``python -m sgblend_spec.backends.torch.prebuilt FUNCTION`` builds a module's value and
+    gradient libraries in float32 (which the module's first call then loads), and restores the
+    package's settings; an unknown function is an error naming the allowed ones."""
+    monkeypatch.setattr(B, "BUILD_IN_BACKGROUND", True)
+    prebuilt.main(["gelu_sigmoid"])
+    assert capsys.readouterr().out.endswith(f"2 libraries built in {kernel_cache}\n")
+    assert sorted(p.name.split("_")[0] for p in kernel_cache.glob("*.so")) == ["grad", "value"]
+    assert B.BUILD_IN_BACKGROUND is True and not prebuilt.BUILDING
+    monkeypatch.setattr(prebuilt, "LOADED", {})
+    with no_warnings():
+        evaluate(B.GELU("sigmoid"), inputs(torch.float32))
+    assert len(prebuilt.LOADED) == 2 and not prebuilt.BUILDING
+    with pytest.raises(SystemExit):
+        prebuilt.main(["gelu_fancy"])
+    assert "FUNCTION must be one of swish" in capsys.readouterr().err
 
 
 def test_a_kernel_that_cannot_be_built_falls_back_to_torch_compile(kernel_cache, monkeypatch):

@@ -66,6 +66,7 @@ class TorchAdapter(Adapter):
         torch = self.torch
         self.api.COMPILE = compiler == "compiled kernels"
         previous, self.api.COMPILE_MIN_NUMEL = self.api.COMPILE_MIN_NUMEL, 0
+        background, self.api.BUILD_IN_BACKGROUND = self.api.BUILD_IN_BACKGROUND, False  # these kernels, now
         try:
             x = torch.from_numpy(x).requires_grad_()
             leaves = {k: torch.tensor(v, dtype=x.dtype, requires_grad=True) for k, v in params.items()}
@@ -83,6 +84,7 @@ class TorchAdapter(Adapter):
             return grad.numpy()
         finally:
             self.api.COMPILE, self.api.COMPILE_MIN_NUMEL = False, previous
+            self.api.BUILD_IN_BACKGROUND = background
 
     def transpose(self, x):
         return x.t()

@@ -210,13 +210,29 @@ def _pending(file: str, path: pathlib.Path, signature: tuple) -> bool:
     return False
 
 
+#: A child process's program: lower its priority before it imports torch (startup included, its
+#: CPU time is the caller's leftovers: Linux SCHED_IDLE, elsewhere nice 19), then build.
+CHILD_PROGRAM = """
+import os, sys
+try:
+    os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+except (AttributeError, OSError):
+    try:
+        os.nice(19)
+    except (AttributeError, OSError):
+        pass
+from sgblend_spec.backends.torch import prebuilt
+prebuilt.main(["--kernel", sys.argv[1]])
+"""
+
+
 def _child_command(request: str) -> list[str]:
-    """The command line of a child process that builds one library (:func:`main`'s ``--kernel``)."""
-    return [sys.executable, "-m", __spec__.name if __spec__ else __name__, "--kernel", request]
+    """The command line of a child process that builds one library (:data:`CHILD_PROGRAM`)."""
+    return [sys.executable, "-c", CHILD_PROGRAM, request]
 
 
 def _start_build(path: pathlib.Path, signature: tuple) -> subprocess.Popen | None:
-    """Start a child process (in its own session, at low priority: :func:`_build_requested`) that
+    """Start a child process (in its own session, at low priority: :data:`CHILD_PROGRAM`) that
     builds the library at ``path``, its output in ``path``'s ``.log``; None where none can start."""
     kind, name, precision, needs, dtypes = signature
     request = json.dumps({"path": str(path), "kind": kind, "name": name, "precision": precision, "needs": needs,
@@ -288,11 +304,12 @@ def build(path: pathlib.Path, kind: str, name: str, precision: str, needs: tuple
     tensors = examples(kind, needs, dtypes)
     length = torch.export.Dim("length", min=2)
     dynamic = tuple({0: length} if t.dim() else None for t in tensors)
-    with torch.no_grad():
-        exported = torch.export.export(Kernel(), tensors, dynamic_shapes=(dynamic,))  # forward(*tensors)
     from torch._inductor import aoti_compile_and_package
 
-    with tempfile.TemporaryDirectory(dir=path.parent) as scratch:
+    # torch's own deprecation notices from inside export and AOTInductor are not the caller's.
+    with torch.no_grad(), warnings.catch_warnings(), tempfile.TemporaryDirectory(dir=path.parent) as scratch:
+        warnings.simplefilter("ignore", FutureWarning)
+        exported = torch.export.export(Kernel(), tensors, dynamic_shapes=(dynamic,))  # forward(*tensors)
         package_path = aoti_compile_and_package(
             exported, package_path=os.path.join(scratch, "kernel.pt2"),
             inductor_configs={**kernels.ieee_options(), **WRAPPER_OPTIONS})
@@ -320,11 +337,7 @@ def module_for(name: str, precision: str) -> torch.nn.Module:
 
 
 def _build_requested(request: str) -> None:
-    """Build one library in this (child) process, unless another process has, at a priority below
-    the caller's (nice 10: about a tenth of a CPU against busy ones, so that a loaded machine still
-    finishes it; the lowest priorities measured no lighter on the caller's eager calls)."""
-    with contextlib.suppress(AttributeError, OSError):
-        os.nice(10)
+    """Build one library in this (child) process, unless another process has."""
     spec = json.loads(request)
     path = pathlib.Path(spec["path"])
     needs = None if spec["needs"] is None else tuple(spec["needs"])

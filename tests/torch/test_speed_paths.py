@@ -197,6 +197,28 @@ def test_compiled_kernels_are_thread_count_independent_with_a_tail(counted_compi
         assert torch.equal(a, b)
 
 
+@pytest.mark.parametrize("name", sorted(MODULES))
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float64])
+def test_large_eager_calls_run_in_pieces_with_the_same_bits(name, dtype, monkeypatch):
+    """A large CPU input evaluated eagerly (compiling off, or a library being built) runs in
+    pieces of EAGER_CHUNK elements, whole rows of SUM_BLOCK, the padded last row apart: value,
+    x-gradient and parameter gradients bit for bit those of one eager evaluation."""
+    module = MODULES[name]()
+    x = (4 * torch.randn(9 * SUM_BLOCK + 37, generator=torch.Generator().manual_seed(5))).to(dtype)
+    monkeypatch.setattr(kernels, "EAGER_CHUNK", 1 << 40)  # never in pieces
+    whole = _fwd_bwd(module, x)
+    pieces = []
+    for kernel in ("value_kernel", "grad_rows_kernel"):
+        real = getattr(kernels, kernel)
+        monkeypatch.setattr(kernels, kernel, lambda *a, real=real, **k: pieces.append(real) or real(*a, **k))
+    monkeypatch.setattr(kernels, "EAGER_CHUNK", 2 * SUM_BLOCK)
+    module.zero_grad()
+    in_pieces = _fwd_bwd(module, x)
+    assert len(pieces) == 5 + 5 + 1  # values; full rows (9 in 2s); the padded last row
+    for a, b in zip([in_pieces[0], in_pieces[1], *in_pieces[2]], [whole[0], whole[1], *whole[2]], strict=True):
+        assert a.dtype == b.dtype and torch.equal(a, b)
+
+
 def in_graph() -> bool:
     """Called from inside a graph that dynamo traced (the "eager" stand-in for inductor's code)?"""
     return any(frame.filename.startswith("<eval_with_key>") for frame in inspect.stack(0))

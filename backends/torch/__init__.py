@@ -21,10 +21,12 @@ COMPILE_MIN_NUMEL: int = int(os.environ.get("SGBLEND_TORCH_COMPILE_MIN_NUMEL", s
 #: (:mod:`.prebuilt`: no compile in later processes); env SGBLEND_TORCH_PREBUILT=0 (or False
 #: here) compiles them with torch.compile in each process instead.
 PREBUILT: bool = os.environ.get("SGBLEND_TORCH_PREBUILT", "1") != "0"
-#: Build a missing prebuilt library in a child process and evaluate eagerly until it is ready
-#: (no call waits for a compiler); env SGBLEND_TORCH_BUILD_IN_BACKGROUND=0 (or False here)
-#: builds it in the call instead, as torch.use_deterministic_algorithms(True) does.
-BUILD_IN_BACKGROUND: bool = os.environ.get("SGBLEND_TORCH_BUILD_IN_BACKGROUND", "1") != "0"
+#: Build a missing prebuilt library in a child process and evaluate eagerly until it is ready (no
+#: call waits for a compiler): "auto" (env SGBLEND_TORCH_BUILD_IN_BACKGROUND unset or "auto")
+#: where this process may use more CPUs than torch's intra-op threads, True ("1") always, False
+#: ("0") never: the call builds it, as it does under torch.use_deterministic_algorithms(True).
+BUILD_IN_BACKGROUND: bool | str = {"0": False, "1": True}.get(
+    os.environ.get("SGBLEND_TORCH_BUILD_IN_BACKGROUND", "auto"), "auto")
 
 from .numerics import NAMESPACE  # noqa: E402  (the settings above are read by .kernels)
 from .functional import (  # noqa: E402

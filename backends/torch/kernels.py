@@ -10,7 +10,7 @@ storage aliases (:func:`alias`) with a dynamic length: one graph per kernel, dty
 needed gradients serves every shape and rank, so a new shape compiles nothing. On the CPU
 these two are built once per machine, not per process: :mod:`.prebuilt` keeps them as
 AOTInductor libraries in a disk cache (``PREBUILT``, a setting of the package), built by a child
-process while the calls evaluate eagerly (``BUILD_IN_BACKGROUND``). Other
+process while the calls evaluate eagerly where a CPU is free (``BUILD_IN_BACKGROUND``). Other
 parameters (per-channel) use the ``*_shaped`` kernels on x as it comes. ``COMPILE`` and
 ``COMPILE_MIN_NUMEL`` are settings of the package (``sgblend_spec.backends.torch.COMPILE =
 False`` always runs eagerly) and are read from it on each call. If compilation fails the
@@ -290,7 +290,7 @@ def value(name: str, precision: str, x: torch.Tensor, params: tuple[torch.Tensor
 
 #: Elements per piece of an eager evaluation of a large CPU input (256 rows of SUM_BLOCK). In
 #: pieces, the formulas' hundreds of temporaries stay in the caches and the allocator's free
-#: lists, where at the input's size each is a fresh allocation, page-faulted in: 5-6x faster at
+#: lists, where at the input's size each is a fresh allocation, page-faulted in: 6-8x faster at
 #: 16M float32 elements (measured), with the same bits (elementwise, and the same rows summed).
 EAGER_CHUNK = 1 << 18
 

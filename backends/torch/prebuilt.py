@@ -8,12 +8,13 @@ same Python kernel torch.compile would compile (:func:`kernels.specialised`), wi
 Inductor settings (:func:`kernels.ieee_options`), and gives the same bits (tested). The library
 takes its rows or elements as a dynamic length: one library serves every shape and rank.
 
-The build (tens of seconds) runs in a child process at low priority, and until its library is
-ready the calls evaluate eagerly (the kernels' own formulas, op by op, within the same tier's
-bounds), so no call waits for a compiler (``BUILD_IN_BACKGROUND``, a setting of the package). The
-call waits for the build instead where that is off, where ``torch.use_deterministic_algorithms``
-is on (the eager and the compiled kernels round a few elements differently) or where no child
-process can be started. ``python -m sgblend_spec.backends.torch.prebuilt`` builds the libraries
+Where a CPU is free beside torch's intra-op threads, the build (tens of seconds) runs in a child
+process at the lowest priority, and until its library is ready the calls evaluate eagerly (the
+kernels' own formulas, op by op, within the same tier's bounds), so no call waits for a compiler
+(``BUILD_IN_BACKGROUND``, a setting of the package: :func:`background`). The call builds it
+instead where torch's threads take every CPU, where the setting is off, where
+``torch.use_deterministic_algorithms`` is on (the eager and the compiled kernels round a few
+elements differently) or where no child process can be started. ``python -m sgblend_spec.backends.torch.prebuilt`` builds the libraries
 ahead of time (a container image's build step; :func:`main`), and :func:`wait` waits for this
 process's builds.
 
@@ -151,8 +152,18 @@ def kernel(kind: str, name: str, precision: str, args: tuple):
 
 def background() -> bool:
     """Whether a missing library is built in a child process while calls evaluate eagerly (see
-    the module docstring), or in the call."""
-    return package.BUILD_IN_BACKGROUND and not torch.are_deterministic_algorithms_enabled()
+    the module docstring), or in the call: ``BUILD_IN_BACKGROUND``, whose "auto" asks for a CPU
+    beside torch's intra-op threads. On two CPUs both busy with torch's threads, a build beside
+    them slowed a TransformerEncoderLayer training step 7x (its threads wait for each other at
+    every op while a build holds a CPU), for longer than the build takes in the call; with one
+    CPU spare, 1.2x."""
+    setting = package.BUILD_IN_BACKGROUND
+    if not setting or torch.are_deterministic_algorithms_enabled():
+        return False
+    if setting == "auto":
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        return cpus > torch.get_num_threads()
+    return True
 
 
 def _load_or_build(file: str, signature: tuple):

@@ -179,6 +179,23 @@ def test_calls_evaluate_eagerly_until_the_background_build_is_done(kernel_cache,
         assert torch.equal(bits(got), bits(expected))
 
 
+def test_auto_builds_in_the_background_only_beside_torchs_threads(monkeypatch):
+    """"auto": a child process builds where a CPU is free beside torch's intra-op threads, the
+    call builds where they take every CPU; True and False force it, deterministic algorithms wait."""
+    monkeypatch.setattr(prebuilt.os, "sched_getaffinity", lambda pid: set(range(4)), raising=False)
+    monkeypatch.setattr(B, "BUILD_IN_BACKGROUND", "auto")
+    for threads, expected in ((3, True), (4, False), (8, False)):
+        monkeypatch.setattr(prebuilt.torch, "get_num_threads", lambda threads=threads: threads)
+        assert prebuilt.background() is expected
+    monkeypatch.setattr(B, "BUILD_IN_BACKGROUND", True)
+    assert prebuilt.background() is True
+    monkeypatch.setattr(B, "BUILD_IN_BACKGROUND", False)
+    assert prebuilt.background() is False
+    monkeypatch.setattr(B, "BUILD_IN_BACKGROUND", True)
+    monkeypatch.setattr(prebuilt.torch, "are_deterministic_algorithms_enabled", lambda: True)
+    assert prebuilt.background() is False
+
+
 def test_a_failed_background_build_names_its_output_and_falls_back(kernel_cache, monkeypatch):
     """A child process that fails (here: exits 3 after printing) gives a warning that quotes its
     output, then torch.compile's kernel (here dynamo's eager backend), once per process."""

@@ -14,9 +14,10 @@ float64 exponentials SG-Blend's value needs and nothing else; and the naive floa
 the authors' Keras layer's arithmetic written in torch ops (``torch.sigmoid``, autograd for
 the backward): what a user would write. Saved bytes are counted with
 ``torch.autograd.graph.saved_tensors_hooks`` (distinct storages). Also timed: a module's
-first call (loading its prebuilt kernels, or, where this machine's cache lacks them, evaluating
-eagerly while child processes build them), its first call at a new size, rank and dtype, and
-the seconds from the first call until its libraries are ready; the timed rows run after that.
+first call (loading its prebuilt kernels, or, where this machine's cache lacks them, building
+them: in the call, or where a CPU is free beside torch's threads in child processes while the
+calls run eagerly), its first call at a new size, rank and dtype, and the seconds from the first
+call until its libraries are ready; the timed rows run after that.
 
 End to end (``--end-to-end``, on by default): one training step of
 ``nn.TransformerEncoderLayer(256, 4, 1024, activation=..., batch_first=True)`` on a
@@ -135,9 +136,9 @@ def _module_timed(name: str, precision: str, x: torch.Tensor, dy: torch.Tensor) 
 
 
 def first_calls(functions: list[str], precision: str, dtype: torch.dtype) -> dict[str, dict[str, float]]:
-    """Seconds of a module's first fwd+bwd (its kernels loaded from this machine's cache, or
-    evaluated eagerly while they are built in the background), then at a new size, a new rank and
-    the other float dtype, and from the first call until its libraries are ready."""
+    """Seconds of a module's first fwd+bwd (its kernels loaded from this machine's cache, or built
+    in the call or in the background: :func:`prebuilt.background`), then at a new size, a new rank
+    and the other float dtype, and from the first call until its libraries are ready."""
     def once(module, shape, dt):
         x = (torch.randn(*shape, device=DEVICE) * 3).to(dt).requires_grad_()
         _block(None)

@@ -363,7 +363,8 @@ def grads(
         out = call("grad_shaped", name, precision, x.numel(), needs, grad_out, x, params)
         return out if out is not None else grad_kernel(name, precision, needs, grad_out, x, params)
     compile_rows = applies("grad", name, precision, x.numel(), (grad_out, x, params))
-    if not x.numel() or not (compile_rows or chunked(x, (grad_out, x, params))):
+    in_pieces = chunked(x, (grad_out, x, params))
+    if not x.numel() or not (compile_rows or in_pieces):
         return grad_kernel(name, precision, needs, grad_out, x, params)
     wd = working(x.dtype, precision)
     mark = compile_rows and not prebuilt_for(x)
@@ -375,7 +376,7 @@ def grads(
         if compile_rows:
             got = call("grad", name, precision, x.numel(), needs, g_rows, x_rows, params,
                        row_ones(count, wd, x.device, mark), out_rows)
-        if got is None and chunked(x, (grad_out, x, params)):
+        if got is None and in_pieces:
             got = eager_rows(name, precision, needs, g_rows, x_rows, params, out_rows)
         return got
 

@@ -14,9 +14,9 @@ kernels' own formulas, op by op, within the same tier's bounds), so no call wait
 (``BUILD_IN_BACKGROUND``, a setting of the package: :func:`background`). The call builds it
 instead where torch's threads take every CPU, where the setting is off, where
 ``torch.use_deterministic_algorithms`` is on (the eager and the compiled kernels round a few
-elements differently) or where no child process can be started. ``python -m sgblend_spec.backends.torch.prebuilt`` builds the libraries
-ahead of time (a container image's build step; :func:`main`), and :func:`wait` waits for this
-process's builds.
+elements differently) or where no child process can be started.
+``python -m sgblend_spec.backends.torch.prebuilt`` builds the libraries ahead of time (a container
+image's build step; :func:`main`), and :func:`wait` waits for this process's builds.
 
 One library per (kernel kind, spec function, precision tier, needed gradients, input dtypes).
 Its file name holds a digest of everything its code depends on (:func:`digest`): torch's version,
@@ -213,11 +213,10 @@ def _pending(file: str, path: pathlib.Path, signature: tuple) -> bool:
             return True
         builder.wait()
     del BUILDING[file]
-    log = path.with_suffix(".log")
-    if builder.returncode:
+    if builder.returncode:  # its output is kept in the log (a child that succeeds deletes it)
+        log = path.with_suffix(".log")
         tail = log.read_text(errors="replace")[-2000:].strip() if log.exists() else ""
         raise RuntimeError(f"its build process exited with status {builder.returncode}: {tail}")
-    log.unlink(missing_ok=True)
     return False
 
 
@@ -362,8 +361,8 @@ def _build_requested(request: str) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Build the libraries of modules' fwd+bwd ahead of time: for each function, tier and dtype,
     a module with scalar parameters (float32, and also in that dtype: a model cast with ``.to``)
-    evaluated with every gradient, which builds its value and
-    gradient libraries into the cache. Other signatures (frozen parameters, ...) build on first use."""
+    evaluated with every gradient, which builds its value and gradient libraries into the cache.
+    Other signatures (frozen parameters, ...) build on first use."""
     from sgblend_spec import spec
 
     parser = argparse.ArgumentParser(prog="python -m sgblend_spec.backends.torch.prebuilt", description=main.__doc__)

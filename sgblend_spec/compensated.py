@@ -151,6 +151,22 @@ def product(xp: Namespace, a: Array, b: Array) -> tuple[Array, Array]:
     return p, finite_low(xp, e, p)
 
 
+#: (|a| above which :func:`wide_product` scales, the power of two it scales by) per working
+#: precision: Veltkamp's c·a overflows from |a| ≈ max/c (2^996.9 in float64, 2^116 in float32)
+WIDE_SPLIT = {True: (2.0**995, 2.0**30), False: (2.0**114, 2.0**16)}
+
+
+def wide_product(xp: Namespace, a: Array, b: Array) -> tuple[Array, Array]:
+    """:func:`product` for an ``a`` up to the largest finite number and a moderate result (βx
+    for a tiny slope β and a huge x, which :func:`product` would leave uncompensated where
+    splitting a overflows): there a is scaled by 2^-s and b by 2^s first, both exact, so the
+    product and its error are a·b's own, bit for bit (neither result can be subnormal)."""
+    limit, scale = WIDE_SPLIT[xp.is_double(a)]
+    zero = runtime_zero(xp, a)
+    big = xp.abs(a) > limit
+    return product(xp, a * xp.where(big, zero + 1 / scale, zero + 1), b * xp.where(big, zero + scale, zero + 1))
+
+
 _LN2_EXACT = DECIMAL.ln(decimal.Decimal(2))
 #: ln2 = LN2_HI + LN2_LO with LN2_HI of 32 significant bits: k·LN2_HI is exact for |k| < 2^21
 LN2_HI = math.ldexp(math.floor(math.ldexp(float(_LN2_EXACT), 32)), -32)

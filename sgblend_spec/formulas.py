@@ -53,6 +53,7 @@ from sgblend_spec.compensated import (
     two_product,
     two_product_constant,
     two_sum,
+    wide_product,
 )
 from sgblend_spec.gates import Logistic, Normal, corrected, expm1, logistic_curvature, sum_split
 
@@ -70,9 +71,9 @@ def _swish_logistic(xp: Namespace, x: Array, beta: Array) -> Logistic:
         u, u_lo = two_product_constant(xp, x, SLOPE_1702)
         return Logistic(xp, u, finite_low(xp, u_lo, u))
     if isinstance(beta, (int, float)) and beta != 0:  # another constant slope (exact)
-        u, u_lo = two_product(xp, x, beta)
-        return Logistic(xp, u, finite_low(xp, u_lo, u))
-    u, u_lo = product(xp, x, beta)
+        return Logistic(xp, *wide_product(xp, x, beta))
+    # wide: βx stays compensated for a huge x and a tiny β (|x| > 2^114 in float32)
+    u, u_lo = wide_product(xp, x, beta)
     # x·β stays the selected branch wherever x is finite, so autodiff through this sees
     # ∂u/∂β = x at β = 0 too.
     return Logistic(xp, xp.where((beta == 0) & (xp.abs(x) == math.inf), 0 * beta + runtime_zero(xp, x), u), u_lo)
@@ -251,9 +252,12 @@ def lambda_gelu_dxx(xp: Namespace, x: Array, lam: Array) -> Array:
 # ----------------------------------------------------------------------------- SG-Blend
 # The blend's terms are formed with their weight folded into the product that may round into
 # the subnormal range (w·x·σ(u) as σ applied to w·x), so that each term is rounded there once.
+# A weight that underflowed to 0 (|α| ≳ 104 in float32, 745 in float64) meets only finite
+# factors (xp.finite on u, z', x², which overflow for a huge finite x), so 0·inf never makes
+# a NaN of a finite result.
 def _gelu_sigmoid_parts(xp: Namespace, x: Array, w: Array) -> tuple[Array, Array, Logistic]:
     lg = _swish_logistic(xp, x, SIGMOID_GELU_SLOPE)
-    return lg.times_sigma(w * x), lg.sigma_times(w, w * lg.u), lg
+    return lg.times_sigma(w * x), lg.sigma_times(w, w * xp.finite(lg.u)), lg
 
 
 def _gelu_parts(xp: Namespace, x: Array, w: Array) -> tuple[Array, Array, Normal]:
@@ -263,7 +267,7 @@ def _gelu_parts(xp: Namespace, x: Array, w: Array) -> tuple[Array, Array, Normal
 
 def _gelu_tanh_parts(xp: Namespace, x: Array, w: Array) -> tuple[Array, Array, Logistic]:
     arg = _tanh_gelu_argument(xp, x)
-    return arg.lg.times_sigma(w * x), arg.lg.sigma_times(w, (w * x) * arg.dz), arg.lg
+    return arg.lg.times_sigma(w * x), arg.lg.sigma_times(w, (w * x) * xp.finite(arg.dz)), arg.lg
 
 
 # The curvatures take the weight as w·(1 + ρ) (Logistic.split), its correction applied once.
@@ -273,7 +277,7 @@ def _gelu_sigmoid_curvature(xp: Namespace, x: Array, w: Array, rho: Array) -> Ar
 
 def _gelu_curvature(xp: Namespace, x: Array, w: Array, rho: Array) -> Array:
     n = Normal(xp, x)
-    return corrected(xp, n.times_pdf(w * ((2 - n.v2) - n.v2_lo)), rho)
+    return corrected(xp, n.times_pdf(w * ((2 - xp.finite(n.v2)) - n.v2_lo)), rho)
 
 
 def _gelu_tanh_curvature(xp: Namespace, x: Array, w: Array, rho: Array) -> Array:
@@ -369,7 +373,7 @@ def blend_grad(
     _, g_dx, g_of = BLEND_BASES[base][0](xp, x, a_bar)
     s = a * a_bar
     return {
-        "x": lg.sigma_times(a, a * lg.u) + g_dx,
+        "x": lg.sigma_times(a, a * xp.finite(lg.u)) + g_dx,
         "alpha": _swish_minus_gelu(xp, base, x, beta, lg, g_of, s) - s * gamma,
         "beta": _swish_dbeta(xp, lg, x, *weight.split()),
         "gamma": 0.0 * g_dx - a,  # NaN where x is (see sswish_grad)

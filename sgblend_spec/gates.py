@@ -229,8 +229,10 @@ def sigmoid(xp: Namespace, z: Array) -> Array:
 
 def logistic_curvature(lg: Logistic, scale: Array, rho: Array = 0.0) -> Array:
     """scale·(1 + ρ)·S(u), S(u) = σ(u)σ(-u)·(2 - u·tanh(u/2)), the second derivative of
-    u·σ(u) in u (ρ: the scale's relative correction, see :meth:`Logistic.split`)."""
-    return lg.times_s_s_bar(scale * (2 - lg.u_tanh_half()), rho)
+    u·σ(u) in u (ρ: the scale's relative correction, see :meth:`Logistic.split`). u·tanh(u/2)
+    is made finite: it is infinite only where σσ̄ = 0, where a scale that underflowed to 0 (a
+    blend's weight) must give 0, not 0·inf."""
+    return lg.times_s_s_bar(scale * (2 - lg.xp.finite(lg.u_tanh_half())), rho)
 
 
 class Normal:

@@ -53,6 +53,17 @@ TIER_BOUNDS = {
         "float64": dict(_FLOAT64_BOUNDS),
     },
 }
+#: Where the bounds are known not to hold, all far outside the layers' constraints and the
+#: suite's parameter ranges (found by an independent oracle run at wide parameters, 2026-12).
+TIER_EXCEPTIONS = (
+    "A blend's weight σ(±α) below the normal range of the working precision (|α| > 87 in "
+    "float32 arithmetic, the fast tier; |α| > 708 in float64): the weight is a subnormal with "
+    "fewer bits, and a value, ∂β or ∂α it scales loses them where that result is normal (|x| "
+    "large enough). Never NaN: a weight that underflows to 0 gives the limit.",
+    "The fast tier in float32 for a slope β < 7e-18 and |x| > 1.9e19 with |βx| > 131: σ's tail "
+    "e^(-|βx|), kept scaled by 2^64, underflows before x·σ(-|βx|) or x²·σσ̄ would (the exact "
+    "tier, in float64 arithmetic, holds).",
+)
 #: The "exact" tier's bounds, dtype -> {"value", "derivative"} (the default tier's table).
 ULP_BOUNDS = TIER_BOUNDS["exact"]
 

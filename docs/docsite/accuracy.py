@@ -30,6 +30,8 @@ def tolerance_page(spec) -> str:
         "reference's default); \"fast\" computes them in float32 arithmetic with compensated "
         "arguments (the framework backends' default).</p>",
         table(headers, rows, "bounds"),
+        "<p>Known exceptions (<code>spec.TIER_EXCEPTIONS</code>), each far outside the layers' "
+        "constraints:</p><ul>" + "".join(f"<li>{esc(e)}</li>" for e in spec.TIER_EXCEPTIONS) + "</ul>",
         f"<h2><code>spec.ulp_bound</code></h2>{doc_html(spec.ulp_bound.__doc__)}",
         "<h2>How the error is measured (<code>conformance/ulp.py</code>)</h2>",
         doc_html(ulp.__doc__),

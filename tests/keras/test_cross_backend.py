@@ -1,9 +1,11 @@
 """One registered serialization: a .keras file saved under any Keras backend loads under this one.
 
 ``data/saved-<backend>.keras`` were written by ``make_cross_backend_files.py`` under each backend
-(every placement and layer, after ``fit``). Loaded under the backend that saved it, predictions
-are bitwise equal; under another, they agree to float32 rounding (the frameworks' own matmuls
-and convolutions differ in the last bits, and the fast tier is ≤ 4 ULP per activation).
+(every placement and layer, after ``fit``). Loaded under any backend, the predictions agree with
+the saved ones to float32 rounding: the frameworks' own matmuls and convolutions differ in the
+last bits across frameworks and across CPUs (the torch file, saved on an AMD AVX2 machine, loads
+on an Intel AVX-512 one 1 ULP off in 2 of 6 outputs, measured), and the fast tier is ≤ 4 ULP per
+activation. Bitwise round trips on one machine are tests/keras/test_saving_placements.py's.
 ``data/legacy-tensorflow.keras`` was saved by the TensorFlow-only layers before the tiers: its
 layers load as precision="exact", the tier they were trained with.
 """
@@ -41,10 +43,7 @@ def test_a_file_saved_under_each_backend_loads_here(saved_under):
     layers = _activations(model)
     assert len(layers) == 8 and all(layer.precision == "fast" for layer in layers)
     got = keras.ops.convert_to_numpy(model(X))
-    if saved_under == HERE:
-        np.testing.assert_array_equal(got, want)
-    else:
-        np.testing.assert_allclose(got, want, rtol=RTOL, atol=RTOL)
+    np.testing.assert_allclose(got, want, rtol=RTOL, atol=RTOL)
 
 
 def test_a_file_saved_before_the_tiers_loads_as_exact():

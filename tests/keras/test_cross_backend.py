@@ -3,9 +3,9 @@
 ``data/saved-<backend>.keras`` were written by ``make_cross_backend_files.py`` under each backend
 (every placement and layer, after ``fit``). Loaded under any backend, the predictions agree with
 the saved ones to float32 rounding: the frameworks' own matmuls and convolutions differ in the
-last bits across frameworks and across CPUs (the torch file, saved on an AMD AVX2 machine, loads
-on an Intel AVX-512 one 1 ULP off in 2 of 6 outputs, measured), and the fast tier is ≤ 4 ULP per
-activation. Bitwise round trips on one machine are tests/keras/test_saving_placements.py's.
+last bits across frameworks and across CPUs (the torch file, saved on an AMD machine, loads on an
+Intel AVX-512 one 1 ULP off in 2 of 6 outputs, measured; this library's activations give the same
+bits under ATen's AVX2 and AVX-512 kernels there), and the fast tier is ≤ 4 ULP per activation. Bitwise round trips on one machine are tests/keras/test_saving_placements.py's.
 ``data/legacy-tensorflow.keras`` was saved by the TensorFlow-only layers before the tiers: its
 layers load as precision="exact", the tier they were trained with.
 """

@@ -7,7 +7,8 @@ tails. The formulas therefore carry each amplified argument as an unevaluated su
 order in lo (lo ≤ ulp(hi)/2, so the second-order term is below ε²·u²).
 
 Plain + - × only: Veltkamp splitting and Dekker's product are exact in every IEEE namespace,
-and NumPy has no FMA. Compilers do rewrite them, so two guards are applied everywhere:
+and NumPy has no FMA (a namespace with a true one gets each product's error from it,
+``xp.product_error``). Compilers do rewrite them, so two guards are applied everywhere:
 :func:`rounded` keeps a product from being contracted into a following sum (XLA's CPU and
 GPU code generators fuse a·b + c into one FMA), and :func:`opaque` keeps a constant from
 being reassociated with its neighbours (XLA and Grappler fold (b + c) - c → b for a literal
@@ -112,9 +113,12 @@ def finite_low(xp: Namespace, lo: Array, hi: Array) -> Array:
 
 
 def two_product(xp: Namespace, a: Array, b: Array) -> tuple[Array, Array]:
-    """(p, e) with p = fl(a·b) and a·b = p + e exactly (Dekker), before the overflow guard."""
-    c = _splitter(xp, a)
+    """(p, e) with p = fl(a·b) and a·b = p + e exactly (Dekker, or the namespace's
+    ``product_error``), before the overflow guard."""
     p = rounded(xp, a * b)
+    if xp.product_error is not None:
+        return p, xp.product_error(a, b, p)
+    c = _splitter(xp, a)
     ah, al = _split(xp, a, c)
     bh, bl = _split(xp, b, c)
     return p, (((ah * bh - p) + ah * bl) + al * bh) + al * bl
@@ -124,6 +128,8 @@ def two_product_constant(xp: Namespace, a: Array, constants: dict[bool, Constant
     """(p, e) with p = fl(a·c_hi) and a·c = p + e to first order, for a two-term constant c."""
     k = constants[xp.is_double(a)]
     p = rounded(xp, a * k.hi)
+    if xp.product_error is not None:
+        return p, xp.product_error(a, k.hi, p) + a * k.lo
     ah, al = _split(xp, a, _splitter(xp, a))
     e = (((ah * k.hh - p) + ah * k.hl) + al * k.hh) + al * k.hl
     return p, e + a * k.lo
@@ -160,7 +166,10 @@ def wide_product(xp: Namespace, a: Array, b: Array) -> tuple[Array, Array]:
     """:func:`product` for an ``a`` up to the largest finite number and a moderate result (βx
     for a tiny slope β and a huge x, which :func:`product` would leave uncompensated where
     splitting a overflows): there a is scaled by 2^-s and b by 2^s first, both exact, so the
-    product and its error are a·b's own, bit for bit (neither result can be subnormal)."""
+    product and its error are a·b's own, bit for bit (neither result can be subnormal). A
+    namespace's ``product_error`` (a fused multiply-add) splits nothing, and needs no scaling."""
+    if xp.product_error is not None:
+        return product(xp, a, b)
     limit, scale = WIDE_SPLIT[xp.is_double(a)]
     zero = runtime_zero(xp, a)
     big = xp.abs(a) > limit

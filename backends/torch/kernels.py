@@ -241,12 +241,22 @@ IEEE_OPTIONS = {"emulate_precision_casts": True, "eager_numerics.division_roundi
                 "cpp.enable_floating_point_contract_flag": "off"}
 
 
+#: Inductor's C++ asks OpenMP for the thread count when it runs (``omp_get_max_threads()``),
+#: not when it is generated: otherwise the code is specialised to the builder's
+#: ``torch.get_num_threads()``, and a library built once under OMP_NUM_THREADS=1 (a test run, a
+#: data-loader worker) ran every later process on one thread (measured: λ-GELU 16M forward
+#: 151 ms with 1 or 2 threads; 74 ms with 2 this way). The kernels sum no partial across
+#: threads (the parameter sums run along rows), so their numbers do not depend on it.
+PARALLEL_OPTIONS = {"cpp.dynamic_threads": True}
+
+
 def ieee_options() -> dict[str, bool]:
-    """:data:`IEEE_OPTIONS`, those this torch's Inductor has (older ones lack some)."""
+    """The kernels' Inductor settings, :data:`IEEE_OPTIONS` and :data:`PARALLEL_OPTIONS`:
+    those this torch's Inductor has (older ones lack some)."""
     from torch._inductor import config
 
     known = config.get_config_copy()
-    return {k: v for k, v in IEEE_OPTIONS.items() if k in known}
+    return {k: v for k, v in {**IEEE_OPTIONS, **PARALLEL_OPTIONS}.items() if k in known}
 
 
 def call(kind: str, name: str, precision: str, numel: int, *args):

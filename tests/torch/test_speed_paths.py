@@ -7,6 +7,7 @@ from __future__ import annotations
 import inspect
 import logging
 import warnings
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -47,9 +48,16 @@ def counted_compiles(monkeypatch):
     torch._dynamo.reset()
 
 
-def _compile_every_size(monkeypatch, compile_fn) -> None:
+def _compile_every_size(monkeypatch, compile_fn, inductor: bool = False) -> None:
     """Compiling on for every size, with no kernel compiled yet, through ``compile_fn`` in
-    place of torch.compile."""
+    place of torch.compile. Unless ``compile_fn`` compiles with Inductor, the kernels take
+    their products' errors from Dekker's product: dynamo's eager backends run Inductor's
+    ``prims.fma`` as a·b + c rounded twice (numerics.fused_product_error)."""
+    from sgblend_spec.backends.torch import numerics
+
+    if not inductor:
+        for device, namespace in numerics.OWN_COMPILE.items():
+            monkeypatch.setitem(numerics.OWN_COMPILE, device, replace(namespace, product_error=None))
     torch._dynamo.reset()
     monkeypatch.setattr(B, "COMPILE", True)
     monkeypatch.setattr(B, "COMPILE_MIN_NUMEL", 0)
@@ -313,13 +321,16 @@ def test_only_arithmetic_that_runs_as_written_drops_the_contraction_guard(monkey
     seen = []
 
     def choose(t, own_compile):
-        seen.append(numerics.namespace_for(t, own_compile).may_contract)
+        namespace = numerics.namespace_for(t, own_compile)
+        seen.append((namespace.may_contract, namespace.product_error is not None))
         return t + 1
 
     for device, own in (("cpu", True), ("cpu", False), ("meta", True)):
         torch._dynamo.reset()
         torch.compile(choose, backend="eager", fullgraph=True)(torch.zeros(4, device=device), own)
-    assert seen == [False, True, True]
+    # only the kernels' own compile takes products' errors from Inductor's FMA (CUDA's too)
+    assert seen == [(False, True), (True, False), (True, False)]
+    assert numerics.OWN_COMPILE["cuda"].may_contract and numerics.OWN_COMPILE["cuda"].product_error
 
     graphs = {}
     real_compile = torch.compile
@@ -363,10 +374,86 @@ def test_a_users_unsafe_math_settings_do_not_reach_the_kernels(monkeypatch):
                 warnings.simplefilter("error", RuntimeWarning)  # a failed compile warns and runs eagerly
                 monkeypatch.setattr(B, "COMPILE", False)
                 eager = module(x)
-                _compile_every_size(monkeypatch, torch.compile)
+                _compile_every_size(monkeypatch, torch.compile, inductor=True)
                 got = module(x)
             torch._dynamo.reset()
             assert kernels.COMPILED and not kernels.COMPILE_FAILED  # compiled, not run eagerly
             steps = (got.view(torch.int32).long() - eager.view(torch.int32).long()).abs()
             assert int(steps.max()) <= 4, (module, float(x[steps.argmax()]))
     assert config.get_config_copy() == before
+
+
+def _hard_products(dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """Factor pairs over the whole finite range whose products stay normal: random significands
+    and exponents, the largest finite a (where Veltkamp's split overflows) against a small b,
+    signed zeros and subnormal factors."""
+    info = torch.finfo(dtype)
+    g = torch.Generator().manual_seed(7)
+    n = 1 << 12
+    a = torch.randn(n, generator=g, dtype=torch.float64) * 2.0 ** torch.randint(-60, 60, (n,), generator=g)
+    b = torch.randn(n, generator=g, dtype=torch.float64) * 2.0 ** torch.randint(-60, 60, (n,), generator=g)
+    a, b = a.to(dtype), b.to(dtype)
+    big = torch.tensor([info.max, -info.max * 0.75, info.max / 3, 0.0, -0.0, info.smallest_normal / 8], dtype=dtype)
+    small = torch.tensor([2.0 ** -70, 1e-3 / 3, -3.0 ** -20, 5.0, 1.5, 2.0 ** 40], dtype=dtype)
+    return torch.cat([a, big]), torch.cat([b, small])
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_inductors_fma_gives_the_exact_error_of_every_product(dtype):
+    """The kernels' own compile takes a product's rounding error from Inductor's FMA
+    (numerics.fused_product_error, at::vec::fmadd in the C++): its bits are Dekker's (with
+    wide_product's scaling where Veltkamp's split overflows) wherever those are exact, an
+    error of normal size; in float32 it is the exact error rounded once everywhere."""
+    from torch._inductor.utils import run_and_get_code
+
+    from sgblend_spec import compensated
+    from sgblend_spec.backends.torch import numerics
+
+    def errors(a, b):
+        return compensated.product(numerics.OWN_COMPILE["cpu"], a, b)
+
+    a, b = _hard_products(dtype)
+    torch._dynamo.reset()
+    try:
+        (p, e), (code, *_) = run_and_get_code(torch.compile(errors, fullgraph=True, options=kernels.ieee_options()), a, b)
+    finally:
+        torch._dynamo.reset()
+    assert "fmadd(" in code
+    p_ref, e_ref = compensated.wide_product(numerics.NAMESPACE, a, b)
+    info = torch.finfo(dtype)
+    normal = p.abs() >= info.smallest_normal / info.eps  # an error of a normal size: Dekker's is exact
+    assert torch.equal(p, p_ref) and torch.equal(e[normal], e_ref[normal]) and normal.float().mean() > 0.8
+    if dtype == torch.float32:  # float32 products are exact in float64: the FMA's error rounded once
+        assert torch.equal(e, (a.double() * b.double() - p.double()).float())
+    # eagerly (the compiler disabled) the same function is Dekker's
+    assert torch.equal(errors(a, b)[1], e_ref)
+
+
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_own_kernels_run_eagerly_give_the_eager_numbers(name):
+    """With torch's compiler disabled (TORCH_COMPILE_DISABLE=1) a kernel's own compile runs as
+    plain Python: its products' errors must not come from prims.fma, which rounds a·b first
+    when run eagerly."""
+    module = MODULES[name]()
+    x = 1e3 * torch.randn(4096, generator=torch.Generator().manual_seed(3))
+    params = tuple(p.detach() for p in module.parameters())
+    own = kernels.specialised("value", module.function, "fast")(x, params)
+    assert torch.equal(own, kernels.value_kernel(module.function, "fast", x, params))
+
+
+def test_kernels_ask_openmp_for_the_thread_count_when_they_run():
+    """kernels.PARALLEL_OPTIONS: code built while torch had one thread (a test run under
+    OMP_NUM_THREADS=1 that fills the disk cache) still runs its loop on every thread of a later
+    process: Inductor would otherwise leave the parallel region out of the code."""
+    from torch._inductor.utils import run_and_get_code
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    torch._dynamo.reset()
+    try:
+        _, (code, *_) = run_and_get_code(torch.compile(lambda a: a * 2.0 + 1.0, options=kernels.ieee_options()),
+                                         torch.randn(1 << 16))
+    finally:
+        torch.set_num_threads(threads)
+        torch._dynamo.reset()
+    assert "#pragma omp parallel" in code

@@ -223,7 +223,7 @@ def compiled(kind: str, name: str, precision: str, numel: int, args) -> object |
         # dynamic=True: it makes the formulas' float constants symbolic too, and dynamo then
         # restarts the first trace to specialise them again (~2 s of every first call).
         kernel = COMPILED[key] = torch.compile(specialised(kind, name, precision), fullgraph=True,
-                                               options=ieee_options())
+                                               options=inductor_options())
     return kernel
 
 
@@ -250,7 +250,7 @@ IEEE_OPTIONS = {"emulate_precision_casts": True, "eager_numerics.division_roundi
 PARALLEL_OPTIONS = {"cpp.dynamic_threads": True}
 
 
-def ieee_options() -> dict[str, bool]:
+def inductor_options() -> dict[str, bool]:
     """The kernels' Inductor settings, :data:`IEEE_OPTIONS` and :data:`PARALLEL_OPTIONS`:
     those this torch's Inductor has (older ones lack some)."""
     from torch._inductor import config

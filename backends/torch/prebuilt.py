@@ -5,7 +5,7 @@ A process that finds its kernel in the cache loads it with ``dlopen`` (about a m
 runs it: no dynamo trace, no Inductor import, no code generation, so a module's first call costs
 what its arithmetic costs. A kernel that is not there yet is built once, on first use, from the
 same Python kernel torch.compile would compile (:func:`kernels.specialised`), with the same
-Inductor settings (:func:`kernels.ieee_options`), and gives the same bits (tested). The library
+Inductor settings (:func:`kernels.inductor_options`), and gives the same bits (tested). The library
 takes its rows or elements as a dynamic length: one library serves every shape and rank.
 
 Where a CPU is free beside torch's intra-op threads, the build (tens of seconds) runs in a child
@@ -322,7 +322,7 @@ def build(path: pathlib.Path, kind: str, name: str, precision: str, needs: tuple
         exported = torch.export.export(Kernel(), tensors, dynamic_shapes=(dynamic,))  # forward(*tensors)
         package_path = aoti_compile_and_package(
             exported, package_path=os.path.join(scratch, "kernel.pt2"),
-            inductor_configs={**kernels.ieee_options(), **WRAPPER_OPTIONS})
+            inductor_configs={**kernels.inductor_options(), **WRAPPER_OPTIONS})
         with zipfile.ZipFile(package_path) as archive:
             (library,) = [n for n in archive.namelist() if n.endswith(".so")]
             staged = os.path.join(scratch, path.name)

@@ -35,7 +35,7 @@ def counted_compiles(monkeypatch):
 
     def compile_counting(fn, options=None, **kwargs):
         # every kernel asks Inductor for IEEE arithmetic (no FMA contraction on CUDA)
-        assert options == kernels.ieee_options() and options["emulate_precision_casts"], options
+        assert options == kernels.inductor_options() and options["emulate_precision_casts"], options
 
         def backend(gm, example_inputs):
             graphs.append((fn.__name__, gm))
@@ -415,7 +415,7 @@ def test_inductors_fma_gives_the_exact_error_of_every_product(dtype):
     a, b = _hard_products(dtype)
     torch._dynamo.reset()
     try:
-        (p, e), (code, *_) = run_and_get_code(torch.compile(errors, fullgraph=True, options=kernels.ieee_options()), a, b)
+        (p, e), (code, *_) = run_and_get_code(torch.compile(errors, fullgraph=True, options=kernels.inductor_options()), a, b)
     finally:
         torch._dynamo.reset()
     assert "fmadd(" in code
@@ -451,7 +451,7 @@ def test_kernels_ask_openmp_for_the_thread_count_when_they_run():
     torch.set_num_threads(1)
     torch._dynamo.reset()
     try:
-        _, (code, *_) = run_and_get_code(torch.compile(lambda a: a * 2.0 + 1.0, options=kernels.ieee_options()),
+        _, (code, *_) = run_and_get_code(torch.compile(lambda a: a * 2.0 + 1.0, options=kernels.inductor_options()),
                                          torch.randn(1 << 16))
     finally:
         torch.set_num_threads(threads)

@@ -248,15 +248,16 @@ IEEE_OPTIONS = {"emulate_precision_casts": True, "eager_numerics.division_roundi
 #: 151 ms with 1 or 2 threads; 74 ms with 2 this way). The kernels sum no partial across
 #: threads (the parameter sums run along rows), so their numbers do not depend on it.
 PARALLEL_OPTIONS = {"cpp.dynamic_threads": True}
+#: The kernels' Inductor settings (torch.compile's and the prebuilt libraries')
+KERNEL_OPTIONS = {**IEEE_OPTIONS, **PARALLEL_OPTIONS}
 
 
 def inductor_options() -> dict[str, bool]:
-    """The kernels' Inductor settings, :data:`IEEE_OPTIONS` and :data:`PARALLEL_OPTIONS`:
-    those this torch's Inductor has (older ones lack some)."""
+    """:data:`KERNEL_OPTIONS`, those this torch's Inductor has (older ones lack some)."""
     from torch._inductor import config
 
     known = config.get_config_copy()
-    return {k: v for k, v in {**IEEE_OPTIONS, **PARALLEL_OPTIONS}.items() if k in known}
+    return {k: v for k, v in KERNEL_OPTIONS.items() if k in known}
 
 
 def call(kind: str, name: str, precision: str, numel: int, *args):

@@ -48,7 +48,8 @@ def fused_product_error(a: torch.Tensor, b: torch.Tensor | float, p: torch.Tenso
 #: :data:`NAMESPACE` for the kernels' own compile, by device type (see :func:`namespace_for`):
 #: products' errors from Inductor's FMA (:func:`fused_product_error`), and on the CPU, where
 #: its C++ runs as written (``may_contract`` False), without compensated.rounded's guard. The
-#: same numbers as :data:`NAMESPACE`'s, in about two thirds of the operations.
+#: same numbers as :data:`NAMESPACE`'s in fewer operations (fast SG-Blend, traced: value 237
+#: against 272, gradient 391 against 426).
 OWN_COMPILE = {
     "cpu": replace(NAMESPACE, name="torch-inductor-cpu", may_contract=False, product_error=fused_product_error),
     "cuda": replace(NAMESPACE, name="torch-inductor-cuda", product_error=fused_product_error),
@@ -57,7 +58,7 @@ OWN_COMPILE = {
 
 def namespace_for(x: torch.Tensor, own_compile: bool = False) -> Namespace:
     """The namespace ``x`` is evaluated with (:meth:`Namespace.for_input`): in the kernels' own
-    compile (``own_compile``: Inductor, with kernels.IEEE_OPTIONS) :data:`OWN_COMPILE` for the
+    compile (``own_compile``: Inductor, with kernels.KERNEL_OPTIONS) :data:`OWN_COMPILE` for the
     CPU and CUDA, else :data:`NAMESPACE`: Dekker's products, guarded against FMA contraction
     wherever a graph may be traced from them (a user's torch.compile or export with their own
     settings, TorchScript, ONNX), and the namespace eager evaluation (and a kernel whose

@@ -99,7 +99,7 @@ def digest() -> str:
     if not _DIGEST:
         h = hashlib.sha256()
         for part in (torch.__version__, sgblend_spec.__version__, torch.backends.cpu.get_cpu_capability(),
-                     platform.machine(), repr(sorted({**kernels.IEEE_OPTIONS, **kernels.PARALLEL_OPTIONS}.items()))):
+                     platform.machine(), repr(sorted(kernels.KERNEL_OPTIONS.items()))):
             h.update(part.encode() + b"\0")
         for directory in SOURCE_DIRECTORIES:
             for source in sorted(directory.glob("*.py")):
